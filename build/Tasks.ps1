@@ -1,0 +1,94 @@
+# Build steps behind build.ps1. Each function throws on failure.
+
+function Invoke-Native {
+    param([Parameter(Mandatory)][string]$File, [string[]]$Arguments)
+    & $File @Arguments
+    if ($LASTEXITCODE -ne 0) { throw "$File $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
+}
+
+function Invoke-Build {
+    param([string]$Root, [string]$Configuration)
+    Invoke-Native dotnet @('build', (Join-Path $Root 'src/MedGemma.Engine/MedGemma.Engine.csproj'), '-c', $Configuration, '--nologo', '-v', 'q')
+}
+
+function Get-TrxCounts {
+    param([string]$Path)
+    [xml]$trx = Get-Content -Raw $Path
+    $c = $trx.TestRun.ResultSummary.Counters
+    [pscustomobject]@{ Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted; Skipped = [int]$c.notExecuted }
+}
+
+function Invoke-Tests {
+    param([string]$Root, [string]$Configuration, [string]$Filter)
+    $passed = 0; $failed = 0; $skipped = 0
+    $results = Join-Path $Root 'out/test-results'
+    if (Test-Path $results) { Remove-Item -Recurse -Force $results }
+    New-Item -ItemType Directory -Force $results | Out-Null
+
+    # xUnit engine tests
+    $args = @('test', (Join-Path $Root 'tests/MedGemma.Engine.Tests/MedGemma.Engine.Tests.csproj'), '-c', $Configuration, '--nologo',
+              '--logger', 'trx;LogFileName=engine.trx', '--logger', 'console;verbosity=normal', '--results-directory', $results)
+    if ($Filter) { $args += @('--filter', $Filter) }
+    & dotnet @args
+    $trx = Join-Path $results 'engine.trx'
+    if (Test-Path $trx) {
+        $c = Get-TrxCounts $trx
+        $passed += $c.Passed; $failed += $c.Failed; $skipped += $c.Skipped
+        if ($c.Passed + $c.Failed -eq 0) { Write-Warning 'xUnit ran no test'; $failed++ }
+    } else {
+        Write-Warning 'xUnit produced no results (build failure?)'; $failed++
+    }
+
+    # Pester module tests
+    $pesterTests = @(Get-ChildItem (Join-Path $Root 'tests') -Filter '*.Tests.ps1' -ErrorAction SilentlyContinue)
+    if ($pesterTests.Count -gt 0 -and -not $Filter) {
+        $p = Invoke-PesterTests -Root $Root -Configuration $Configuration
+        $passed += $p.Passed; $failed += $p.Failed; $skipped += $p.Skipped
+    }
+
+    Write-Host ''
+    Write-Host "$passed passed, $failed failed, $skipped skipped"
+    if ($failed -gt 0) { return 1 }
+    return 0
+}
+
+function Get-Pester {
+    param([string]$Root)
+    $psd1 = Join-Path $Root '.psmodules/pester/5.7.1/tools/Pester.psd1'
+    if (-not (Test-Path $psd1)) {
+        Invoke-Native dotnet @('restore', (Join-Path $Root 'build/Pester.Restore.csproj'), '--nologo', '-v', 'q')
+    }
+    $psd1
+}
+
+function Invoke-PesterTests {
+    param([string]$Root, [string]$Configuration)
+    $pester = Get-Pester -Root $Root
+    # Pester runs in a child pwsh so the module under test loads into a fresh process.
+    $script = @"
+`$ErrorActionPreference = 'Stop'
+Import-Module '$pester' -Force
+`$cfg = New-PesterConfiguration
+`$cfg.Run.Path = '$(Join-Path $Root 'tests')'
+`$cfg.Run.PassThru = `$true
+`$cfg.Output.Verbosity = 'Detailed'
+`$r = Invoke-Pester -Configuration `$cfg
+"PESTER_COUNTS `$(`$r.PassedCount) `$(`$r.FailedCount + `$r.FailedBlocksCount + `$r.FailedContainersCount) `$(`$r.SkippedCount + `$r.NotRunCount)"
+"@
+    $pwsh = (Get-Process -Id $PID).Path
+    $out = & $pwsh -NoProfile -NonInteractive -Command $script 2>&1 | ForEach-Object { Write-Host $_; $_ }
+    $line = $out | Where-Object { "$_" -match '^PESTER_COUNTS ' } | Select-Object -Last 1
+    if (-not $line) { return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
+    $n = "$line".Split(' ')
+    [pscustomobject]@{ Passed = [int]$n[1]; Failed = [int]$n[2]; Skipped = [int]$n[3] }
+}
+
+function Invoke-Demo {
+    param([string]$Root)
+    throw 'The demo pipeline is not wired yet.'
+}
+
+function Invoke-Bench {
+    param([string]$Root, [string]$Configuration)
+    Invoke-Native dotnet @('run', '--project', (Join-Path $Root 'bench/MedGemma.Bench.csproj'), '-c', $Configuration, '--', '--cpu')
+}
