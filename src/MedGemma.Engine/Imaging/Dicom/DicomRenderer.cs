@@ -59,6 +59,7 @@ public static class DicomRenderer
         if (options.Window is { } given)
         {
             window = given; how = "caller";
+            voi = DicomWindowing.LinearExact;
         }
         else if (options.UseFileWindow && centers.Length > 0 && widths.Length > 0 && widths[0] >= 1)
         {
