@@ -1,4 +1,4 @@
-using SixLabors.ImageSharp;
+using MedGemma.Engine.Imaging;
 
 namespace MedGemma.Engine.Api;
 
@@ -7,29 +7,15 @@ internal static class ImageCheck
 {
     public static (int Width, int Height, string Format) Identify(string path)
     {
-        if (IsDicom(path)) return (0, 0, "DICOM");
         try
         {
-            var info = Image.Identify(path, out var format);
-            if (info == null || format == null)
-                throw new MedGemmaException(MedGemmaErrorKind.InvalidData, "UnknownImageFormat", $"'{path}' is not an image format we can read.", path);
-            if (info.Width <= 0 || info.Height <= 0)
-                throw new MedGemmaException(MedGemmaErrorKind.InvalidData, "CorruptImage", $"'{path}' has an invalid size {info.Width}x{info.Height}.", path);
-            return (info.Width, info.Height, format.Name);
+            var info = ImageProbe.Identify(path);
+            return (info.Width, info.Height, info.Format);
         }
         catch (MedGemmaException) { throw; }
-        catch (Exception e) when (e is ImageFormatException or InvalidImageContentException or IOException or NotSupportedException or UnknownImageFormatException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new MedGemmaException(MedGemmaErrorKind.InvalidData, "CorruptImage", $"'{path}' cannot be read as an image: {e.Message}", path, e);
+            throw new MedGemmaException(MedGemmaErrorKind.InvalidData, "UnreadableImage", $"'{path}' cannot be read: {e.Message}", path, e);
         }
-    }
-
-    static bool IsDicom(string path)
-    {
-        using var f = File.OpenRead(path);
-        if (f.Length < 132) return false;
-        Span<byte> magic = stackalloc byte[4];
-        f.Seek(128, SeekOrigin.Begin);
-        return f.Read(magic) == 4 && magic.SequenceEqual("DICM"u8);
     }
 }
