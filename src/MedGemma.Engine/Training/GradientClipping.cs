@@ -1,0 +1,27 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MedGemma.Engine.Training;
+
+/// <summary>torch.nn.utils.clip_grad_norm_ (L2): scale all gradients by min(1, max/(norm + 1e-6)).</summary>
+public static class GradientClipping
+{
+    /// <returns>The total gradient norm before clipping.</returns>
+    public static double ClipGradNorm(IEnumerable<Parameter> parameters, double maxNorm)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var grads = parameters.Select(p => p.grad).Where(g => g is not null).Select(g => g!).ToList();
+        if (grads.Count == 0) return 0;
+        var norms = stack(grads.Select(g => g.to(float32).norm()).ToArray());
+        var total = norms.norm();
+        var totalValue = total.item<float>();
+        if (maxNorm > 0)
+        {
+            var coef = (maxNorm / (total + 1e-6)).clamp_max(1.0);
+            foreach (var g in grads) g.mul_(coef.to(g.dtype));
+        }
+        return totalValue;
+    }
+}
