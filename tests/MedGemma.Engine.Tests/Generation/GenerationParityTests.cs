@@ -1,4 +1,5 @@
 using MedGemma.Engine.Config;
+using MedGemma.Engine.IO;
 using MedGemma.Engine.Generation;
 using MedGemma.Engine.Model;
 using MedGemma.Engine.Tests.Model;
@@ -24,9 +25,9 @@ public class GenerationParityTests
     public void GreedyBatchAndRowAloneMatch()
     {
         using var scope = torch.NewDisposeScope();
-        var g = TestSafetensors.Read(Path.Combine(Tiny, "golden.safetensors"));
+        var g = GoldenFile.Read(Path.Combine(Tiny, "golden.safetensors"));
         using var model = new Gemma3ForConditionalGeneration(Gemma3Config.Load(Tiny));
-        TestSafetensors.LoadInto(model, new[] { Path.Combine(Tiny, "model.v5-layout.safetensors") });
+        CheckpointLoader.Load(model, Path.Combine(Tiny, "model.v5-layout.safetensors"), torch.CPU, ScalarType.Float32);
         var genConfig = GenerationConfig.Load(Tiny);
         var promptLength = (int)g["input_ids"].shape[1];
         var newTokens = (int)g["generated_greedy"].shape[1] - promptLength;

@@ -1,4 +1,5 @@
 using MedGemma.Engine.Config;
+using MedGemma.Engine.IO;
 using MedGemma.Engine.Model;
 using MedGemma.Engine.Tests.Support;
 using TorchSharp;
@@ -18,9 +19,9 @@ public class ForwardParityTests(ITestOutputHelper output)
     public void TinyLogitsAndFeaturesMatch()
     {
         using var scope = torch.NewDisposeScope();
-        var golden = TestSafetensors.Read(Path.Combine(Tiny, "golden.safetensors"));
+        var golden = GoldenFile.Read(Path.Combine(Tiny, "golden.safetensors"));
         using var model = new Gemma3ForConditionalGeneration(Gemma3Config.Load(Tiny));
-        TestSafetensors.LoadInto(model, new[] { Path.Combine(Tiny, "model.v5-layout.safetensors") });
+        CheckpointLoader.Load(model, Path.Combine(Tiny, "model.v5-layout.safetensors"), torch.CPU, ScalarType.Float32);
         model.eval();
         using var noGrad = torch.no_grad();
         var withTypes = model.Forward(new Gemma3Inputs
