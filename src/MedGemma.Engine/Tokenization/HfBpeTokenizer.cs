@@ -29,6 +29,9 @@ public sealed class HfBpeTokenizer : Tokenizer
     readonly bool splitAtMeta;
     readonly bool[] riskyBeforeMeta = new bool[char.MaxValue + 1];
 
+    /// <summary>Turns the exact word-splitting fast path off (tests compare both ways).</summary>
+    internal bool SplitWordsAtMeta { get => splitAtMeta; init => splitAtMeta &= value; }
+
     /// <summary>When true (the default, as tokenizers' <c>encode</c>), the Tokenizer-API overloads add the template's tokens (Gemma: &lt;bos&gt;).</summary>
     public bool AddSpecialTokens { get; init; } = true;
 
