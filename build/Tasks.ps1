@@ -86,6 +86,12 @@ function Invoke-Tests {
         $passed += $p.Passed; $failed += $p.Failed; $skipped += $p.Skipped
     }
 
+    # Real-browser test of the caption server page
+    if (-not $Filter) {
+        $b = Invoke-BrowserTests -Root $Root -Configuration $Configuration
+        $passed += $b.Passed; $failed += $b.Failed
+    }
+
     Write-Host ''
     Write-Host "$passed passed, $failed failed, $skipped skipped"
     if ($failed -gt 0) { return 1 }
@@ -131,4 +137,39 @@ function Invoke-Demo {
 function Invoke-Bench {
     param([string]$Root, [string]$Configuration)
     Invoke-Native dotnet @('run', '--project', (Join-Path $Root 'bench/MedGemma.Bench.csproj'), '-c', $Configuration, '--', '--cpu')
+}
+
+# Browser-test prerequisites, installed idempotently: Debian's Chromium (apt, as root) and the
+# playwright-core version pinned in tests/browser/package-lock.json (npm ci).
+function Install-BrowserTestPrerequisites {
+    param([string]$Root)
+    $chromium = if ($env:CHROMIUM_PATH) { $env:CHROMIUM_PATH } else { '/usr/bin/chromium' }
+    if (-not (Test-Path $chromium)) {
+        if ((Get-Command apt-get -ErrorAction SilentlyContinue) -and (& id -u) -eq '0') {
+            Invoke-Native apt-get @('update', '-qq')
+            $env:DEBIAN_FRONTEND = 'noninteractive'
+            Invoke-Native apt-get @('install', '-y', '-qq', 'chromium')
+        } else { throw "The browser test needs Chromium at $chromium (apt-get install chromium, or set CHROMIUM_PATH)." }
+    }
+    if (-not (Get-Command npm -ErrorAction SilentlyContinue)) { throw 'The browser test needs Node.js and npm.' }
+    $dir = Join-Path $Root 'tests/browser'
+    $lock = Join-Path $dir 'package-lock.json'
+    $installed = Join-Path $dir 'node_modules/.package-lock.json'
+    if (-not (Test-Path $installed) -or (Get-Item $installed).LastWriteTimeUtc -lt (Get-Item $lock).LastWriteTimeUtc) {
+        Push-Location $dir
+        try { Invoke-Native npm @('ci', '--no-audit', '--no-fund', '--silent') } finally { Pop-Location }
+    }
+}
+
+function Invoke-BrowserTests {
+    param([string]$Root, [string]$Configuration)
+    try { Install-BrowserTestPrerequisites -Root $Root }
+    catch { Write-Warning "Browser test not run: $_"; return [pscustomobject]@{ Passed = 0; Failed = 1 } }
+    $pwsh = (Get-Process -Id $PID).Path
+    $runner = Join-Path $Root 'tests/browser/Invoke-BrowserTest.ps1'
+    $out = & $pwsh -NoProfile -NonInteractive -File $runner -Root $Root -Configuration $Configuration 2>&1 | ForEach-Object { Write-Host $_; $_ }
+    $line = $out | Where-Object { "$_" -match '^BROWSER_COUNTS ' } | Select-Object -Last 1
+    if (-not $line) { return [pscustomobject]@{ Passed = 0; Failed = 1 } }
+    $n = "$line".Split(' ')
+    [pscustomobject]@{ Passed = [int]$n[1]; Failed = [int]$n[2] }
 }

@@ -82,6 +82,10 @@ sealed class CaptionApi
         {
             throw FromEngine(e);
         }
+        catch (Exception e) when (e is not (HttpError or OperationCanceledException))
+        {
+            throw Unexpected(e);
+        }
         if (results is null || results.Count != inputs.Count)
             throw new HttpError(500, "BackendResultMismatch", $"The model returned {results?.Count ?? 0} results for {inputs.Count} images.");
 
@@ -115,6 +119,7 @@ sealed class CaptionApi
             png = PreviewPng.Encode(image, maxSide: 1024);
         }
         catch (MedGemmaException e) { throw FromEngine(e); }
+        catch (Exception e) when (e is not OperationCanceledException) { throw Unexpected(e); }
         finally { _previews.Release(); }
         await HttpExchange.WriteAsync(response, 200, "image/png", png).ConfigureAwait(false);
     }
@@ -154,6 +159,9 @@ sealed class CaptionApi
     }
 
     static string? Blank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s.Trim();
+
+    // Wrapped so that, e.g., a FileNotFoundException from the model is not mistaken for a dropped connection.
+    static HttpError Unexpected(Exception e) => new(500, "BackendFailed", $"The model failed: {e.GetType().Name}: {e.Message}");
 
     static HttpError FromEngine(MedGemmaException e) => e.Kind switch
     {
