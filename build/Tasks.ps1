@@ -69,7 +69,7 @@ function Invoke-Tests {
     $args = @('test', (Join-Path $Root 'tests/MedGemma.Engine.Tests/MedGemma.Engine.Tests.csproj'), '-c', $Configuration, '--nologo',
               '--logger', 'trx;LogFileName=engine.trx', '--logger', 'console;verbosity=normal', '--results-directory', $results)
     if ($Filter) { $args += @('--filter', $Filter) }
-    & dotnet @args
+    & dotnet @args | Out-Host  # keep dotnet's output out of the return value (the exit code)
     $trx = Join-Path $results 'engine.trx'
     if (Test-Path $trx) {
         $c = Get-TrxCounts $trx
@@ -155,7 +155,7 @@ function Install-BrowserTestPrerequisites {
     $dir = Join-Path $Root 'tests/browser'
     $lock = Join-Path $dir 'package-lock.json'
     $installed = Join-Path $dir 'node_modules/.package-lock.json'
-    if (-not (Test-Path $installed) -or (Get-Item $installed).LastWriteTimeUtc -lt (Get-Item $lock).LastWriteTimeUtc) {
+    if (-not (Test-Path $installed) -or (Get-Item -Force $installed).LastWriteTimeUtc -lt (Get-Item $lock).LastWriteTimeUtc) {
         Push-Location $dir
         try { Invoke-Native npm @('ci', '--no-audit', '--no-fund', '--silent') } finally { Pop-Location }
     }
@@ -163,11 +163,13 @@ function Install-BrowserTestPrerequisites {
 
 function Invoke-BrowserTests {
     param([string]$Root, [string]$Configuration)
-    try { Install-BrowserTestPrerequisites -Root $Root }
+    try { Install-BrowserTestPrerequisites -Root $Root | Out-Host }
     catch { Write-Warning "Browser test not run: $_"; return [pscustomobject]@{ Passed = 0; Failed = 1 } }
-    $pwsh = (Get-Process -Id $PID).Path
+    # The server runs in its own pwsh; under `dotnet pwsh` this process is dotnet, so pass pwsh.dll along.
+    $exe = [Environment]::ProcessPath
+    $pwshArgs = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @(Join-Path $PSHOME 'pwsh.dll') } else { @() }
     $runner = Join-Path $Root 'tests/browser/Invoke-BrowserTest.ps1'
-    $out = & $pwsh -NoProfile -NonInteractive -File $runner -Root $Root -Configuration $Configuration 2>&1 | ForEach-Object { Write-Host $_; $_ }
+    $out = & $exe @pwshArgs -NoProfile -NonInteractive -File $runner -Root $Root -Configuration $Configuration 2>&1 | ForEach-Object { Write-Host $_; $_ }
     $line = $out | Where-Object { "$_" -match '^BROWSER_COUNTS ' } | Select-Object -Last 1
     if (-not $line) { return [pscustomobject]@{ Passed = 0; Failed = 1 } }
     $n = "$line".Split(' ')
