@@ -167,7 +167,7 @@ function Invoke-BrowserTests {
     catch { Write-Warning "Browser test not run: $_"; return [pscustomobject]@{ Passed = 0; Failed = 1 } }
     # The server runs in its own pwsh; under `dotnet pwsh` this process is dotnet, so pass pwsh.dll along.
     $exe = [Environment]::ProcessPath
-    $pwshArgs = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @(Join-Path $PSHOME 'pwsh.dll') } else { @() }
+    $pwshArgs = @(if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
     $runner = Join-Path $Root 'tests/browser/Invoke-BrowserTest.ps1'
     $out = & $exe @pwshArgs -NoProfile -NonInteractive -File $runner -Root $Root -Configuration $Configuration 2>&1 | ForEach-Object { Write-Host $_; $_ }
     $line = $out | Where-Object { "$_" -match '^BROWSER_COUNTS ' } | Select-Object -Last 1
