@@ -1,0 +1,125 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MedGemma.Engine.Generation;
+
+/// <summary>
+/// Preallocated key/value cache. Global layers keep every position; sliding layers keep a ring of
+/// <c>sliding_window</c> slots (position p lives in slot p mod W), so memory and attention cost per decode step
+/// stay bounded. The host tracks how many positions were written (<see cref="Length"/>), so no device
+/// value is ever read back; the padding mask of every cached position lives on the device.
+/// </summary>
+public sealed class KvCache : IDisposable
+{
+    readonly Tensor[] keys;
+    readonly Tensor[] values;
+    readonly bool[] ring;
+
+    public int BatchSize { get; }
+    public int MaxLength { get; }
+    public int SlidingWindow { get; }
+    /// <summary>Positions written so far (cache index space, pads included).</summary>
+    public int Length { get; private set; }
+    /// <summary>[B, MaxLength] bool: which cached positions are real tokens (false for left padding).</summary>
+    public Tensor Padding { get; }
+
+    public KvCache(Config.Gemma3TextConfig config, int batchSize, int maxLength, Device device, ScalarType dtype)
+    {
+        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize));
+        if (maxLength <= 0) throw new ArgumentOutOfRangeException(nameof(maxLength));
+        BatchSize = batchSize;
+        MaxLength = maxLength;
+        SlidingWindow = config.SlidingWindow;
+        var n = config.NumHiddenLayers;
+        keys = new Tensor[n];
+        values = new Tensor[n];
+        ring = new bool[n];
+        for (var i = 0; i < n; i++)
+        {
+            ring[i] = config.IsSliding(i) && config.SlidingWindow < maxLength;
+            long slots = ring[i] ? config.SlidingWindow : maxLength;
+            keys[i] = torch.zeros(new long[] { batchSize, config.NumKeyValueHeads, slots, config.HeadDim }, dtype: dtype, device: device).DetachFromDisposeScope();
+            values[i] = torch.zeros(new long[] { batchSize, config.NumKeyValueHeads, slots, config.HeadDim }, dtype: dtype, device: device).DetachFromDisposeScope();
+        }
+        Padding = torch.zeros(new long[] { batchSize, maxLength }, dtype: ScalarType.Bool, device: device).DetachFromDisposeScope();
+    }
+
+    public bool IsRing(int layer) => ring[layer];
+
+    /// <summary>Records the padding of the next <paramref name="count"/> positions ([B, count], nonzero = real token).</summary>
+    internal void WritePadding(Tensor segmentMask, int count)
+    {
+        CheckRoom(count);
+        using var scope = torch.NewDisposeScope();
+        Padding.narrow(1, Length, count).copy_(segmentMask.to(ScalarType.Bool));
+    }
+
+    void CheckRoom(int count)
+    {
+        if (Length + count > MaxLength)
+            throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "KvCacheFull",
+                $"The KV cache holds {MaxLength} positions; {Length} are used and {count} more were given.", count);
+    }
+
+    /// <summary>
+    /// Positions (cache index) of the keys that <see cref="Update"/> returns for a layer, for the
+    /// next <paramref name="count"/> tokens; -1 marks a ring slot not written yet.
+    /// </summary>
+    internal Tensor KeyPositions(bool ringLayer, int count, Device device)
+    {
+        var t = Length;
+        if (!ringLayer) return torch.arange(0, t + count, dtype: ScalarType.Int64, device: device);
+        using var scope = torch.NewDisposeScope();
+        long w = SlidingWindow;
+        var slots = torch.arange(0, w, dtype: ScalarType.Int64, device: device);
+        // Latest position before t stored in slot s: (t-1) - ((t-1-s) mod W); negative when never written.
+        var slotPos = (t - 1) - torch.remainder(-(slots - (t - 1)), w);
+        slotPos = torch.where(slotPos < 0, torch.full_like(slotPos, -1), slotPos);
+        var fresh = torch.arange(t, t + count, dtype: ScalarType.Int64, device: device);
+        return torch.cat(new[] { slotPos, fresh }).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Stores the new keys/values [B, Hkv, n, D] of a layer and returns the keys/values to attend to.</summary>
+    internal (Tensor Keys, Tensor Values) Update(int layer, Tensor k, Tensor v)
+    {
+        var n = (int)k.shape[2];
+        CheckRoom(n);
+        var t = Length;
+        if (!ring[layer])
+        {
+            keys[layer].narrow(2, t, n).copy_(k);
+            values[layer].narrow(2, t, n).copy_(v);
+            return (keys[layer].narrow(2, 0, t + n), values[layer].narrow(2, 0, t + n));
+        }
+        // Attend over the ring (older positions) plus the new tokens, then keep the newest W in the ring.
+        var allK = torch.cat(new[] { keys[layer], k }, 2);
+        var allV = torch.cat(new[] { values[layer], v }, 2);
+        long w = SlidingWindow;
+        var m = (int)Math.Min(n, w);
+        using (var scope = torch.NewDisposeScope())
+        {
+            var idx = torch.remainder(torch.arange(t + n - m, t + n, dtype: ScalarType.Int64, device: k.device), w);
+            keys[layer].index_copy_(2, idx, k.narrow(2, n - m, m));
+            values[layer].index_copy_(2, idx, v.narrow(2, n - m, m));
+        }
+        return (allK, allV);
+    }
+
+    /// <summary>Called once per forward after every layer stored its keys.</summary>
+    internal void Advance(int count) => Length += count;
+
+    /// <summary>Forgets everything (the buffers are reused).</summary>
+    public void Reset()
+    {
+        Length = 0;
+        using var scope = torch.NewDisposeScope();
+        Padding.zero_();
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in keys) t.Dispose();
+        foreach (var t in values) t.Dispose();
+        Padding.Dispose();
+    }
+}

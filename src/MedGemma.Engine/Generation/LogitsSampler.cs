@@ -1,0 +1,34 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MedGemma.Engine.Generation;
+
+/// <summary>Picks the next token from last-position logits (B, vocab), entirely on the device.</summary>
+public static class LogitsSampler
+{
+    public static Tensor Next(Tensor logits, GenerationOptions o, torch.Generator? generator)
+    {
+        using var scope = torch.NewDisposeScope();
+        var scores = logits.to(ScalarType.Float32);
+        if (!o.DoSample) return scores.argmax(-1).MoveToOuterDisposeScope();
+
+        if (o.Temperature != 1.0) scores = scores / o.Temperature;
+        if (o.TopK > 0 && o.TopK < scores.shape[^1])
+        {
+            var kth = scores.topk(o.TopK, -1).values.narrow(-1, o.TopK - 1, 1);
+            scores = scores.masked_fill(scores.lt(kth), float.NegativeInfinity);
+        }
+        if (o.TopP < 1.0)
+        {
+            // transformers: sort ascending, drop tokens whose cumulative probability stays <= 1 - top_p, keep the best.
+            var (sorted, order) = scores.sort(-1, descending: false);
+            var cumulative = sorted.softmax(-1).cumsum(-1);
+            var remove = cumulative.le(1 - o.TopP);
+            remove.narrow(-1, remove.shape[^1] - 1, 1).fill_(false);
+            var removeOriginal = remove.scatter(-1, order, remove);
+            scores = scores.masked_fill(removeOriginal, float.NegativeInfinity);
+        }
+        var probs = scores.softmax(-1);
+        return probs.multinomial(1, false, generator).squeeze(-1).MoveToOuterDisposeScope();
+    }
+}

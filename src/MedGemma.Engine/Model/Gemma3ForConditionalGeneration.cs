@@ -1,0 +1,108 @@
+using System.Reflection;
+using MedGemma.Engine.Config;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MedGemma.Engine.Model;
+
+/// <summary>
+/// The whole vision-language model, with transformers 5's in-memory module names, so <c>state_dict()</c> keys equal
+/// the v5 checkpoint keys (model.language_model.*, model.vision_tower.*, model.multi_modal_projector.*).
+/// lm_head is tied to embed_tokens and therefore not a separate parameter.
+/// </summary>
+public sealed class Gemma3ForConditionalGeneration : nn.Module
+{
+    internal Gemma3Model model;
+
+    public Gemma3ForConditionalGeneration(Gemma3Config config, Device? device = null, ScalarType? dtype = null) : base(nameof(Gemma3ForConditionalGeneration))
+    {
+        Config = config;
+        model = new Gemma3Model(config, device, dtype);
+        RegisterComponents();
+    }
+
+    public Gemma3Config Config { get; }
+    public Gemma3Model Model => model;
+
+    /// <summary>The dtype of the weights (taken from the token embedding).</summary>
+    public ScalarType DType => model.LanguageModel.EmbedTokens.Weight.dtype;
+    public Device Device => model.LanguageModel.EmbedTokens.Weight.device;
+
+    public ForwardOutput Forward(Gemma3Inputs inputs)
+    {
+        using var scope = torch.NewDisposeScope();
+        var (hidden, features) = model.forward(inputs);
+        if (inputs.LogitsToKeep > 0 && inputs.LogitsToKeep < hidden.shape[1])
+            hidden = hidden.narrow(1, hidden.shape[1] - inputs.LogitsToKeep, inputs.LogitsToKeep);
+        var logits = nn.functional.linear(hidden, model.LanguageModel.EmbedTokens.Weight);
+        if (Config.Text.FinalLogitSoftcapping is double cap) logits = torch.tanh(logits / cap) * cap;
+
+        Tensor? loss = null;
+        if (inputs.Labels is not null) (logits, loss) = CausalLmLoss(logits, inputs.Labels, inputs.AttentionMask);
+
+        return new ForwardOutput
+        {
+            Logits = logits.MoveToOuterDisposeScope(),
+            Loss = loss?.MoveToOuterDisposeScope(),
+            ImageFeatures = features?.MoveToOuterDisposeScope(),
+        };
+    }
+
+    /// <summary>
+    /// transformers' Gemma3ForConditionalGeneration loss: float32 logits, predict token i+1 from position i,
+    /// drop positions whose attention mask is 0, mean cross-entropy over labels != -100.
+    /// </summary>
+    static (Tensor Logits, Tensor Loss) CausalLmLoss(Tensor logits, Tensor labels, Tensor? attentionMask)
+    {
+        var l = logits.shape[1];
+        if (labels.shape[1] != l)
+            throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "LabelsShape",
+                $"labels have {labels.shape[1]} positions but logits {l} (LogitsToKeep must be 0 with labels).", "labels");
+        logits = logits.to(ScalarType.Float32);
+        var shiftLogits = logits.narrow(1, 0, l - 1);
+        var shiftLabels = labels.narrow(1, 1, l - 1);
+        if (attentionMask is not null)
+        {
+            var m = attentionMask.narrow(1, attentionMask.shape[1] - (l - 1), l - 1);
+            shiftLabels = shiftLabels.masked_fill(m.eq(0), -100);
+        }
+        var loss = nn.functional.cross_entropy(shiftLogits.reshape(-1, logits.shape[2]), shiftLabels.reshape(-1), ignore_index: -100);
+        return (logits, loss);
+    }
+
+    /// <summary>
+    /// Replaces the submodule at a dotted path (e.g. "model.language_model.layers.3.self_attn.q_proj") and
+    /// re-registers it, so forward, parameters() and state_dict() all see the replacement. Used by LoRA.
+    /// </summary>
+    public void ReplaceModule(string path, nn.Module<Tensor, Tensor> replacement)
+    {
+        ArgumentNullException.ThrowIfNull(replacement);
+        var parts = path.Split('.');
+        nn.Module parent = this;
+        for (var i = 0; i < parts.Length - 1; i++)
+        {
+            var child = parent.named_children().FirstOrDefault(c => c.name == parts[i]).module;
+            parent = child ?? throw new MedGemmaException(MedGemmaErrorKind.NotFound, "ModuleNotFound", $"No submodule '{string.Join('.', parts[..(i + 1)])}'.", path);
+        }
+        var name = parts[^1];
+        var field = parent.GetType().GetField(name, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic);
+        if (field is null || !field.FieldType.IsAssignableFrom(replacement.GetType()))
+            throw new MedGemmaException(MedGemmaErrorKind.NotFound, "ModuleNotFound",
+                $"'{path}' is not a replaceable Module<Tensor, Tensor> field of {parent.GetType().Name}.", path);
+        field.SetValue(parent, replacement);
+        RegisterChild(parent, name, null);
+        RegisterChild(parent, name, replacement);
+    }
+
+    /// <summary>Returns the submodule at a dotted path (or throws naming it).</summary>
+    public nn.Module GetSubmodule(string path)
+    {
+        nn.Module current = this;
+        foreach (var part in path.Split('.'))
+            current = current.named_children().FirstOrDefault(c => c.name == part).module
+                ?? throw new MedGemmaException(MedGemmaErrorKind.NotFound, "ModuleNotFound", $"No submodule '{path}'.", path);
+        return current;
+    }
+
+    static void RegisterChild(nn.Module parent, string name, nn.Module? module) => parent.register_module(name, module!);
+}

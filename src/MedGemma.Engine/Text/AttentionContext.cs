@@ -1,0 +1,17 @@
+using MedGemma.Engine.Generation;
+using static TorchSharp.torch;
+
+namespace MedGemma.Engine.Text;
+
+/// <summary>What every decoder layer of one forward shares: RoPE tables and masks per attention type, and the cache.</summary>
+public sealed class AttentionContext
+{
+    public required Tensor GlobalCos { get; init; }
+    public required Tensor GlobalSin { get; init; }
+    public required Tensor LocalCos { get; init; }
+    public required Tensor LocalSin { get; init; }
+    /// <summary>[B, 1, n, Lk] bool masks (true = attend) for global and sliding layers.</summary>
+    public required Tensor GlobalMask { get; init; }
+    public required Tensor LocalMask { get; init; }
+    public KvCache? Cache { get; init; }
+}

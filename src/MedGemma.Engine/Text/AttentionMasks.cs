@@ -1,0 +1,57 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MedGemma.Engine.Text;
+
+/// <summary>
+/// Boolean attention masks (true = may attend), built on the device from positions, as transformers'
+/// masking_utils defines them: (causal [and inside the sliding window]) OR (same image block), AND the key is
+/// not padding. Positions are cache indices (not RoPE positions), so left padding shifts nothing.
+/// </summary>
+public static class AttentionMasks
+{
+    /// <summary>
+    /// Image block ids [B, n]: consecutive runs of token_type_ids == 1 get 0, 1, 2...; text gets -1.
+    /// </summary>
+    public static Tensor ImageGroups(Tensor tokenTypeIds)
+    {
+        using var scope = torch.NewDisposeScope();
+        var isImage = tokenTypeIds.eq(1);
+        var previous = nn.functional.pad(isImage.to(ScalarType.Int64), new long[] { 1, 0 }).narrow(1, 0, isImage.shape[1]).to(ScalarType.Bool);
+        var start = isImage.logical_and(previous.logical_not());
+        var groups = start.to(ScalarType.Int64).cumsum(1) - 1;
+        return torch.where(isImage, groups, torch.full_like(groups, -1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Mask [B, 1, n, Lk] for queries at cache positions <paramref name="queryPos"/> [n] and keys at
+    /// <paramref name="keyPos"/> [Lk] (-1 = empty slot). <paramref name="padding"/> [B, P] covers every key position.
+    /// <paramref name="imageGroups"/> [B, n] (or null) are the current segment's blocks, which start at <paramref name="segmentStart"/>.
+    /// </summary>
+    public static Tensor Build(Tensor queryPos, Tensor keyPos, Tensor padding, int? slidingWindow, Tensor? imageGroups, long segmentStart)
+    {
+        using var scope = torch.NewDisposeScope();
+        var q = queryPos.unsqueeze(1);   // (n, 1)
+        var k = keyPos.unsqueeze(0);     // (1, Lk)
+        var allowed = k.le(q);
+        if (slidingWindow is int w) allowed = allowed.logical_and(k.gt(q - w));
+        var allowedB = allowed.unsqueeze(0); // (1, n, Lk)
+
+        if (imageGroups is not null)
+        {
+            var n = imageGroups.shape[1];
+            var inSegment = keyPos.ge(segmentStart).logical_and(keyPos.lt(segmentStart + n));        // (Lk)
+            var segIdx = (keyPos - segmentStart).clamp(0, n - 1);
+            var keyGroups = imageGroups.index_select(1, segIdx);                                        // (B, Lk)
+            keyGroups = torch.where(inSegment.unsqueeze(0), keyGroups, torch.full_like(keyGroups, -1));
+            var qg = imageGroups.unsqueeze(2);                                                          // (B, n, 1)
+            var same = qg.eq(keyGroups.unsqueeze(1)).logical_and(qg.ge(0));                             // (B, n, Lk)
+            allowedB = allowedB.logical_or(same);
+        }
+
+        var valid = keyPos.ge(0);
+        var keyPadding = padding.index_select(1, keyPos.clamp_min(0)).logical_and(valid.unsqueeze(0)); // (B, Lk)
+        var mask = allowedB.logical_and(keyPadding.unsqueeze(1));                                        // (B, n, Lk)
+        return mask.unsqueeze(1).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,92 @@
+using MedGemma.Engine.Config;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MedGemma.Engine.Text;
+
+/// <summary>
+/// Grouped-query self-attention with q/k RMSNorm, RoPE (local or global base by layer type) and
+/// scaling by query_pre_attn_scalar^-0.5. Projections are declared as Module&lt;Tensor,Tensor&gt; so LoRA can wrap them.
+/// </summary>
+public sealed class Gemma3Attention : nn.Module
+{
+    internal nn.Module<Tensor, Tensor> q_proj;
+    internal nn.Module<Tensor, Tensor> k_proj;
+    internal nn.Module<Tensor, Tensor> v_proj;
+    internal nn.Module<Tensor, Tensor> o_proj;
+    internal Gemma3RMSNorm q_norm;
+    internal Gemma3RMSNorm k_norm;
+
+    readonly int layerIdx;
+    readonly bool sliding;
+    readonly int heads, kvHeads, headDim;
+    readonly double scaling;
+    readonly double? softcap;
+
+    public Gemma3Attention(Gemma3TextConfig c, int layerIdx, Device? device = null, ScalarType? dtype = null) : base(nameof(Gemma3Attention))
+    {
+        this.layerIdx = layerIdx;
+        sliding = c.IsSliding(layerIdx);
+        heads = c.NumAttentionHeads;
+        kvHeads = c.NumKeyValueHeads;
+        headDim = c.HeadDim;
+        scaling = Math.Pow(c.QueryPreAttnScalar, -0.5);
+        softcap = c.AttnLogitSoftcapping;
+        q_proj = nn.Linear(c.HiddenSize, heads * headDim, hasBias: c.AttentionBias, device: device, dtype: dtype);
+        k_proj = nn.Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.AttentionBias, device: device, dtype: dtype);
+        v_proj = nn.Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.AttentionBias, device: device, dtype: dtype);
+        o_proj = nn.Linear(heads * headDim, c.HiddenSize, hasBias: c.AttentionBias, device: device, dtype: dtype);
+        q_norm = new Gemma3RMSNorm(headDim, c.RmsNormEps, device, dtype);
+        k_norm = new Gemma3RMSNorm(headDim, c.RmsNormEps, device, dtype);
+        RegisterComponents();
+    }
+
+    public bool IsSliding => sliding;
+
+    public Tensor forward(Tensor hidden, AttentionContext ctx)
+    {
+        using var scope = torch.NewDisposeScope();
+        var b = hidden.shape[0];
+        var n = hidden.shape[1];
+        var q = q_proj.call(hidden).view(b, n, heads, headDim).transpose(1, 2);     // (B, H, n, D)
+        var k = k_proj.call(hidden).view(b, n, kvHeads, headDim).transpose(1, 2);   // (B, Hkv, n, D)
+        var v = v_proj.call(hidden).view(b, n, kvHeads, headDim).transpose(1, 2);   // (B, Hkv, n, D)
+        q = q_norm.call(q);
+        k = k_norm.call(k);
+        var (cos, sin) = sliding ? (ctx.LocalCos, ctx.LocalSin) : (ctx.GlobalCos, ctx.GlobalSin);
+        q = Gemma3RotaryEmbedding.Apply(q, cos, sin);
+        k = Gemma3RotaryEmbedding.Apply(k, cos, sin);
+        if (ctx.Cache is not null) (k, v) = ctx.Cache.Update(layerIdx, k, v);
+
+        var output = Attend(q, k, v, sliding ? ctx.LocalMask : ctx.GlobalMask, scaling, softcap);  // (B, H, n, D)
+        output = output.transpose(1, 2).reshape(b, n, heads * headDim);
+        return o_proj.call(output).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Eager attention as transformers computes it (softmax in float32). q (B, H, n, D), k/v (B, Hkv, Lk, D),
+    /// mask (B, 1, n, Lk) bool or null. A query with no allowed key (left padding) gets a zero output, as
+    /// SDPA gives, never NaN; gradients stay finite too.
+    /// </summary>
+    public static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, double scaling, double? softcap = null)
+    {
+        using var scope = torch.NewDisposeScope();
+        var (b, h, n, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
+        var hkv = k.shape[1];
+        var rep = h / hkv;
+        var qg = q.view(b, hkv, rep, n, d);                                    // (B, Hkv, rep, n, D)
+        var scores = torch.matmul(qg, k.unsqueeze(2).transpose(-1, -2)) * scaling; // (B, Hkv, rep, n, Lk)
+        if (softcap is double cap) scores = torch.tanh(scores / cap) * cap;
+        var s32 = scores.to(ScalarType.Float32);
+        Tensor? blocked = null;
+        if (mask is not null)
+        {
+            blocked = mask.logical_not().unsqueeze(2);                          // (B, 1, 1, n, Lk)
+            s32 = s32.masked_fill(blocked, float.MinValue);
+        }
+        var weights = s32.softmax(-1);
+        if (blocked is not null) weights = weights.masked_fill(blocked, 0.0);
+        var output = torch.matmul(weights.to(q.dtype), v.unsqueeze(2));       // (B, Hkv, rep, n, D)
+        return output.reshape(b, h, n, d).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,37 @@
+using MedGemma.Engine.Config;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MedGemma.Engine.Text;
+
+/// <summary>Pre- and post-norm around both attention and MLP (four RMSNorms), residual after each.</summary>
+public sealed class Gemma3DecoderLayer : nn.Module
+{
+    internal Gemma3Attention self_attn;
+    internal Gemma3MLP mlp;
+    internal Gemma3RMSNorm input_layernorm;
+    internal Gemma3RMSNorm post_attention_layernorm;
+    internal Gemma3RMSNorm pre_feedforward_layernorm;
+    internal Gemma3RMSNorm post_feedforward_layernorm;
+
+    public Gemma3DecoderLayer(Gemma3TextConfig c, int layerIdx, Device? device = null, ScalarType? dtype = null) : base(nameof(Gemma3DecoderLayer))
+    {
+        self_attn = new Gemma3Attention(c, layerIdx, device, dtype);
+        mlp = new Gemma3MLP(c, device, dtype);
+        input_layernorm = new Gemma3RMSNorm(c.HiddenSize, c.RmsNormEps, device, dtype);
+        post_attention_layernorm = new Gemma3RMSNorm(c.HiddenSize, c.RmsNormEps, device, dtype);
+        pre_feedforward_layernorm = new Gemma3RMSNorm(c.HiddenSize, c.RmsNormEps, device, dtype);
+        post_feedforward_layernorm = new Gemma3RMSNorm(c.HiddenSize, c.RmsNormEps, device, dtype);
+        RegisterComponents();
+    }
+
+    public Tensor forward(Tensor hidden, AttentionContext ctx)
+    {
+        using var scope = torch.NewDisposeScope();
+        var attn = self_attn.forward(input_layernorm.call(hidden), ctx);
+        hidden = hidden + post_attention_layernorm.call(attn);
+        var ff = mlp.call(pre_feedforward_layernorm.call(hidden));
+        hidden = hidden + post_feedforward_layernorm.call(ff);
+        return hidden.MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,89 @@
+using MedGemma.Engine.Config;
+using MedGemma.Engine.Generation;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MedGemma.Engine.Text;
+
+/// <summary>The Gemma 3 decoder stack (transformers' Gemma3TextModel): embeddings, layers, final norm.</summary>
+public sealed class Gemma3TextModel : nn.Module
+{
+    internal Gemma3TextScaledWordEmbedding embed_tokens;
+    internal ModuleList<Gemma3DecoderLayer> layers;
+    internal Gemma3RMSNorm norm;
+
+    readonly Gemma3TextConfig config;
+    readonly Gemma3RotaryEmbedding globalRope;
+    readonly Gemma3RotaryEmbedding localRope;
+
+    public Gemma3TextModel(Gemma3TextConfig c, Device? device = null, ScalarType? dtype = null) : base(nameof(Gemma3TextModel))
+    {
+        config = c;
+        embed_tokens = new Gemma3TextScaledWordEmbedding(c.VocabSize, c.HiddenSize, c.PadTokenId, device, dtype);
+        layers = new ModuleList<Gemma3DecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new Gemma3DecoderLayer(c, i, device, dtype)).ToArray());
+        norm = new Gemma3RMSNorm(c.HiddenSize, c.RmsNormEps, device, dtype);
+        globalRope = new Gemma3RotaryEmbedding(c.HeadDim, c.GlobalRope);
+        localRope = new Gemma3RotaryEmbedding(c.HeadDim, c.LocalRope);
+        RegisterComponents();
+    }
+
+    public Gemma3TextConfig Config => config;
+    public Gemma3TextScaledWordEmbedding EmbedTokens => embed_tokens;
+    public Gemma3RotaryEmbedding GlobalRope => globalRope;
+    public Gemma3RotaryEmbedding LocalRope => localRope;
+
+    /// <summary>
+    /// Runs the decoder on <paramref name="inputsEmbeds"/> (B, n, C) and returns the normed hidden states.
+    /// <paramref name="attentionMask"/> is (B, n) for this segment or (B, cached + n) as transformers passes it;
+    /// <paramref name="imageGroups"/> (B, n) from <see cref="AttentionMasks.ImageGroups"/> makes image blocks bidirectional.
+    /// Without <paramref name="positionIds"/> positions continue from the cache (0, 1, 2... for a fresh sequence).
+    /// </summary>
+    public Tensor forward(Tensor inputsEmbeds, Tensor? attentionMask = null, Tensor? positionIds = null, Tensor? imageGroups = null, KvCache? cache = null)
+    {
+        using var scope = torch.NewDisposeScope();
+        var device = inputsEmbeds.device;
+        var b = inputsEmbeds.shape[0];
+        var n = (int)inputsEmbeds.shape[1];
+        var start = cache?.Length ?? 0;
+
+        Tensor segmentMask;
+        if (attentionMask is null) segmentMask = torch.ones(b, n, dtype: ScalarType.Bool, device: device);
+        else if (attentionMask.shape[1] == n) segmentMask = attentionMask.to(ScalarType.Bool);
+        else if (attentionMask.shape[1] == start + n) segmentMask = attentionMask.narrow(1, start, n).to(ScalarType.Bool);
+        else throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "AttentionMaskShape",
+            $"attention_mask has {attentionMask.shape[1]} columns; expected {n} or {start + n}.", "attention_mask");
+
+        var queryPos = torch.arange(start, start + n, dtype: ScalarType.Int64, device: device);
+        positionIds ??= queryPos.unsqueeze(0).expand(b, n);
+
+        Tensor padding, globalKeys, localKeys;
+        if (cache is not null)
+        {
+            cache.WritePadding(segmentMask, n);
+            padding = cache.Padding;
+            globalKeys = cache.KeyPositions(false, n, device);
+            localKeys = cache.KeyPositions(cache.SlidingWindow < cache.MaxLength, n, device);
+        }
+        else
+        {
+            padding = segmentMask;
+            globalKeys = localKeys = queryPos;
+        }
+
+        var (gcos, gsin) = globalRope.Forward(positionIds, inputsEmbeds.dtype);
+        var (lcos, lsin) = localRope.Forward(positionIds, inputsEmbeds.dtype);
+        var ctx = new AttentionContext
+        {
+            GlobalCos = gcos, GlobalSin = gsin, LocalCos = lcos, LocalSin = lsin,
+            GlobalMask = AttentionMasks.Build(queryPos, globalKeys, padding, null, imageGroups, start),
+            LocalMask = AttentionMasks.Build(queryPos, localKeys, padding, config.SlidingWindow, imageGroups, start),
+            Cache = cache,
+        };
+
+        var hidden = inputsEmbeds;
+        foreach (var layer in layers) hidden = layer.forward(hidden, ctx);
+        cache?.Advance(n);
+        return norm.call(hidden).MoveToOuterDisposeScope();
+    }
+}
