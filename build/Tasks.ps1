@@ -1,4 +1,5 @@
 # Build steps behind build.ps1. Each function throws on failure.
+. (Join-Path $PSScriptRoot 'Module.ps1')
 
 function Invoke-Native {
     param([Parameter(Mandatory)][string]$File, [string[]]$Arguments)
@@ -6,9 +7,17 @@ function Invoke-Native {
     if ($LASTEXITCODE -ne 0) { throw "$File $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
 }
 
+# The running pwsh as a command line for child processes: under `dotnet pwsh` the process is dotnet itself.
+function Get-PwshCommand {
+    $exe = [Environment]::ProcessPath
+    if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { return @($exe, (Join-Path $PSHOME 'pwsh.dll')) }
+    @($exe)
+}
+
 function Invoke-Build {
     param([string]$Root, [string]$Configuration)
     Invoke-Native dotnet @('build', (Join-Path $Root 'src/MedGemma.Engine/MedGemma.Engine.csproj'), '-c', $Configuration, '--nologo', '-v', 'q')
+    Invoke-ModuleBuild -Root $Root -Configuration $Configuration
 }
 
 function Get-TrxCounts {
@@ -121,8 +130,8 @@ Import-Module '$pester' -Force
 `$r = Invoke-Pester -Configuration `$cfg
 "PESTER_COUNTS `$(`$r.PassedCount) `$(`$r.FailedCount + `$r.FailedBlocksCount + `$r.FailedContainersCount) `$(`$r.SkippedCount + `$r.NotRunCount)"
 "@
-    $pwsh = (Get-Process -Id $PID).Path
-    $out = & $pwsh -NoProfile -NonInteractive -Command $script 2>&1 | ForEach-Object { Write-Host $_; $_ }
+    $pwsh = @(Get-PwshCommand)
+    $out = & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -Command $script 2>&1 | ForEach-Object { Write-Host $_; $_ }
     $line = $out | Where-Object { "$_" -match '^PESTER_COUNTS ' } | Select-Object -Last 1
     if (-not $line) { return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
     $n = "$line".Split(' ')
