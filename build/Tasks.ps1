@@ -174,11 +174,10 @@ function Invoke-BrowserTests {
     param([string]$Root, [string]$Configuration)
     try { Install-BrowserTestPrerequisites -Root $Root | Out-Host }
     catch { Write-Warning "Browser test not run: $_"; return [pscustomobject]@{ Passed = 0; Failed = 1 } }
-    # The server runs in its own pwsh; under `dotnet pwsh` this process is dotnet, so pass pwsh.dll along.
-    $exe = [Environment]::ProcessPath
-    $pwshArgs = @(if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
+    # The server runs in its own pwsh process.
+    $pwsh = @(Get-PwshCommand)
     $runner = Join-Path $Root 'tests/browser/Invoke-BrowserTest.ps1'
-    $out = & $exe @pwshArgs -NoProfile -NonInteractive -File $runner -Root $Root -Configuration $Configuration 2>&1 | ForEach-Object { Write-Host $_; $_ }
+    $out = & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File $runner -Root $Root -Configuration $Configuration 2>&1 | ForEach-Object { Write-Host $_; $_ }
     $line = $out | Where-Object { "$_" -match '^BROWSER_COUNTS ' } | Select-Object -Last 1
     if (-not $line) { return [pscustomobject]@{ Passed = 0; Failed = 1 } }
     $n = "$line".Split(' ')
