@@ -1,4 +1,4 @@
-// The browser test's stand-in model, compiled by Invoke-BrowserTest.ps1 with Add-Type: it really
+// The stand-in model of the browser test and tests/CaptionServer.Tests.ps1, compiled with Add-Type: it really
 // decodes each upload (so a corrupt file fails like it would with the model) and describes it.
 using System;
 using System.Collections.Generic;
@@ -12,8 +12,13 @@ using SixLabors.ImageSharp.PixelFormats;
 
 public sealed class BrowserFakeBackend : ICaptionBackend
 {
-    public IReadOnlyList<CaptionResult> Caption(IReadOnlyList<CaptionInput> images, CaptionSettings settings, CancellationToken cancellationToken) =>
-        images.Select(i =>
+    /// <summary>Model time per request, to hold requests in the server's queue.</summary>
+    public int DelayMilliseconds { get; set; }
+
+    public IReadOnlyList<CaptionResult> Caption(IReadOnlyList<CaptionInput> images, CaptionSettings settings, CancellationToken cancellationToken)
+    {
+        if (DelayMilliseconds > 0) System.Threading.Tasks.Task.Delay(DelayMilliseconds).Wait();
+        return images.Select(i =>
         {
             try
             {
@@ -23,6 +28,7 @@ public sealed class BrowserFakeBackend : ICaptionBackend
             }
             catch (MedGemmaException e) { return CaptionResult.Failed(i.Name, e.ErrorId, e.Message); }
         }).ToList();
+    }
 
     public RgbImage RenderPreview(CaptionInput image, CancellationToken cancellationToken) => Decode(image);
 

@@ -25,7 +25,7 @@ sealed class CaptionApi
         (request.HttpMethod, path) switch
         {
             ("GET", "/api/status") => HttpExchange.WriteJsonAsync(response, 200, Status()),
-            ("GET", "/api/adapters") => HttpExchange.WriteJsonAsync(response, 200, new { adapters = _backend.Adapters(), active = _backend.Status().Adapter }),
+            ("GET", "/api/adapters") => HttpExchange.WriteJsonAsync(response, 200, new { adapters = _backend.Adapters(), active = _options.DefaultAdapter ?? _backend.Status().Adapter }),
             ("POST", "/api/caption") => CaptionAsync(request, response, stopping),
             ("POST", "/api/preview") => PreviewAsync(request, response, stopping),
             (_, "/api/status" or "/api/adapters" or "/api/caption" or "/api/preview") =>
@@ -40,7 +40,7 @@ sealed class CaptionApi
         {
             model = s.Model,
             device = s.Device,
-            adapter = s.Adapter,
+            adapter = _options.DefaultAdapter ?? s.Adapter,
             queue = new { pending = Queue.Pending, limit = Queue.Limit },
             limits = new
             {
@@ -139,7 +139,7 @@ sealed class CaptionApi
         if (prompt is { Length: > 8000 }) throw new HttpError(400, "PromptTooLong", "The prompt is longer than 8000 characters.");
         var language = Blank(form.Field("language"));
         if (language is { Length: > 64 }) throw new HttpError(400, "InvalidLanguage", "The language name is longer than 64 characters.");
-        var adapter = Blank(form.Field("adapter"));
+        var adapter = Blank(form.Field("adapter")) ?? _options.DefaultAdapter;
         if (adapter is not null && !_backend.Adapters().Contains(adapter, StringComparer.Ordinal))
             throw new HttpError(400, "UnknownAdapter", $"No adapter named '{adapter}'. Available: {string.Join(", ", _backend.Adapters())}.");
         var maxTokens = _options.DefaultMaxNewTokens;
