@@ -26,7 +26,7 @@ BeforeAll {
         foreach ($p in $Paths) {
             $form.Add([System.Net.Http.ByteArrayContent]::new([IO.File]::ReadAllBytes($p)), 'image', (Split-Path -Leaf $p))
         }
-        $form
+        Write-Output $form -NoEnumerate   # it is IEnumerable<HttpContent>: keep it whole
     }
     function New-Client($Server, [switch]$NoToken) {
         $c = [System.Net.Http.HttpClient]::new()
