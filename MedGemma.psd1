@@ -17,6 +17,9 @@
         'Remove-MedGemmaModel'
         'Get-MedicalCaption'
         'Import-LoraAdapter'
+        'Start-CaptionServer'
+        'Get-CaptionServer'
+        'Stop-CaptionServer'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
