@@ -145,6 +145,7 @@ function Invoke-Demo {
 
 function Invoke-Bench {
     param([string]$Root, [string]$Configuration)
+    Install-TokenizerAssets -Root $Root  # the tokenizer workload reads the cached tokenizer.json
     Invoke-Native dotnet @('run', '--project', (Join-Path $Root 'bench/MedGemma.Bench.csproj'), '-c', $Configuration, '--', '--cpu')
 }
 

@@ -58,7 +58,8 @@ public static class CheckpointLoader
             void Reported(LoadPlan.Item item)
             {
                 done += item.Entry.Length;
-                progress?.Report(new LoadProgress(item.ModuleKey, ++count, plan.Items.Count, done, plan.TotalBytes));
+                count++;
+                progress?.Report(new LoadProgress(item.ModuleKey, count, plan.Items.Count, done, plan.TotalBytes));
             }
             if (staged) CopyStaged(plan, expected, device, ct, Reported);
             else

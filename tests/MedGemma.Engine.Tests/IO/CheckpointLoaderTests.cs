@@ -43,6 +43,7 @@ public class CheckpointLoaderTests
         using var model = TreeFor(Tiny("model.v5-layout.safetensors"), ScalarType.Float32);
         var report = CheckpointLoader.Load(model, tmp.Path, CPU, ScalarType.Float32);
         Assert.Equal(new[] { tmp.File(CheckpointFiles.SingleFileName) }, report.Files);
+        Assert.Equal(model.state_dict().Count, report.Tensors);
     }
 
     [Theory]
