@@ -45,6 +45,8 @@ public static class SafeTensorsHeader
     public static (IReadOnlyList<SafeTensorsEntry> Entries, IReadOnlyDictionary<string, string> Metadata) Parse(
         ReadOnlyMemory<byte> json, long dataStart, long dataLength, string path)
     {
+        if (!System.Text.Unicode.Utf8.IsValid(json.Span))
+            throw Corrupt("SafeTensorsBadHeader", $"The header of '{path}' is not valid UTF-8.", path);
         JsonDocument doc;
         try
         {

@@ -123,7 +123,7 @@ public sealed class DicomImage
             {
                 DicomPixelEncoding.Native => NativeFrame(data.Span),
                 DicomPixelEncoding.Rle => Finish(RleDecoder.Decode(data.Span, Columns, Rows, SamplesPerPixel, BitsAllocated, Source), Photometric, shift: 0),
-                DicomPixelEncoding.JpegLossless => Finish(JpegLosslessDecoder.Decode(data.Span, Source), Photometric, shift: 0),
+                DicomPixelEncoding.JpegLossless => Finish(JpegLosslessDecoder.Decode(data.Span, Columns, Rows, Source), Photometric, shift: 0),
                 _ => JpegDct(data.Span),
             };
         }
@@ -136,8 +136,10 @@ public sealed class DicomImage
     DicomFrame JpegDct(ReadOnlySpan<byte> data)
     {
         var info = JpegInfo.Read(data, Source);
+        if (info.Width != Columns || info.Height != Rows)
+            throw DicomReader.Invalid(Source, "FrameSizeMismatch", $"a JPEG frame is {info.Width}x{info.Height} but the header says {Columns}x{Rows}");
         if (info.Precision > 8)
-            return Finish(JpegDctDecoder.Decode(data, Source), Photometric, shift: 0);
+            return Finish(JpegDctDecoder.Decode(data, Columns, Rows, Source), Photometric, shift: 0);
         // ImageSharp converts YCbCr to RGB for 3-component frames.
         var frame = ImageSharpJpeg.Decode(data, info.Components, Source);
         return Finish(frame, frame.SamplesPerPixel == 3 ? "RGB" : Photometric, shift: 0);

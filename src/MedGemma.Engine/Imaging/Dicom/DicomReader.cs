@@ -43,8 +43,16 @@ public static class DicomReader
     public static DicomImage Parse(byte[] bytes, string source, DicomReadOptions? options = null)
     {
         options ??= DicomReadOptions.Default;
-        var dataset = ParseDataset(bytes, source, options, out var ts);
-        return new DicomImage(dataset, ts, source, options);
+        try
+        {
+            var dataset = ParseDataset(bytes, source, options, out var ts);
+            return new DicomImage(dataset, ts, source, options);
+        }
+        catch (Exception e) when (e is ArgumentException or IndexOutOfRangeException or OverflowException)
+        {
+            // Every length is checked before use; this is the backstop that keeps a bad file from escaping as a crash.
+            throw new MedGemmaException(MedGemmaErrorKind.InvalidData, "DicomCorrupt", $"{source}: the DICOM structure is corrupt: {e.Message}", source, e);
+        }
     }
 
     static DicomDataset ParseDataset(byte[] buf, string source, DicomReadOptions options, out DicomTransferSyntax ts)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using MedGemma.Engine.Imaging.Dicom;
 
 namespace MedGemma.Engine.Tests.Imaging.Dicom;
@@ -67,9 +66,7 @@ public class DicomSampleTests
         }
 
         int frame = image.DefaultFrameIndex;
-        var sw = Stopwatch.StartNew();
         var ours = image.DecodeFrame(frame);
-        sw.Stop();
         var oracle = Dcmtk.Decompress(path, image.TransferSyntax.Encoding);
         // Native YBR_FULL_422 stays packed in dcmtk's output; ours is expanded to one Y, Cb, Cr per pixel.
         var expected = oracle.Header.Photometric == "YBR_FULL_422" && oracle.Header.SamplesPerPixel == 3
@@ -83,7 +80,6 @@ public class DicomSampleTests
         double mean = sum / (double)actual.Length;
         Assert.True(worst <= tolerance.Max && mean <= tolerance.Mean,
             $"{name}: |ours - dcmtk| max {worst}, mean {mean:F4}; allowed max {tolerance.Max}, mean {tolerance.Mean}");
-        Assert.True(sw.ElapsedMilliseconds < 5000, $"{name}: decoding one frame took {sw.ElapsedMilliseconds} ms");
 
         var rgb = DicomRenderer.ToRgb(image);
         Assert.Equal(image.Columns, rgb.Width);

@@ -15,7 +15,7 @@ internal static class JpegDctDecoder
         58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
     ];
 
-    public static DicomFrame Decode(ReadOnlySpan<byte> frame, string source)
+    public static DicomFrame Decode(ReadOnlySpan<byte> frame, int expectedWidth, int expectedHeight, string source)
     {
         var r = new JpegMarkerReader(frame.ToArray(), source);
         JpegInfo? info = null;
@@ -26,6 +26,9 @@ internal static class JpegDctDecoder
             if (m.IsSof)
             {
                 info = r.ParseSof(m);
+                // Allocation is sized by the DICOM header (already limited), never by the JPEG header alone.
+                if (info.Width != expectedWidth || info.Height != expectedHeight)
+                    throw r.Corrupt($"the JPEG frame is {info.Width}x{info.Height} but the DICOM header says {expectedWidth}x{expectedHeight}");
                 if (info.Sof is not (0xC0 or 0xC1))
                     throw new MedGemmaException(MedGemmaErrorKind.NotSupported, "DicomUnsupportedJpeg", $"{source}: JPEG process SOF{info.Sof - 0xC0} (progressive, arithmetic or hierarchical) is not supported.", source);
                 if (info.Precision is not (8 or 12)) throw r.Corrupt($"DCT precision {info.Precision}");

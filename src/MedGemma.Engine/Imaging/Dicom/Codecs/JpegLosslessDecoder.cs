@@ -7,7 +7,7 @@ namespace MedGemma.Engine.Imaging.Dicom.Codecs;
 /// </summary>
 internal static class JpegLosslessDecoder
 {
-    public static DicomFrame Decode(ReadOnlySpan<byte> frame, string source)
+    public static DicomFrame Decode(ReadOnlySpan<byte> frame, int expectedWidth, int expectedHeight, string source)
     {
         var r = new JpegMarkerReader(frame.ToArray(), source);
         JpegInfo? info = null;
@@ -18,6 +18,9 @@ internal static class JpegLosslessDecoder
             if (m.IsSof)
             {
                 info = r.ParseSof(m);
+                // Allocation is sized by the DICOM header (already limited), never by the JPEG header alone.
+                if (info.Width != expectedWidth || info.Height != expectedHeight)
+                    throw r.Corrupt($"the JPEG frame is {info.Width}x{info.Height} but the DICOM header says {expectedWidth}x{expectedHeight}");
                 if (info.Sof != 0xC3)
                     throw new MedGemmaException(MedGemmaErrorKind.NotSupported, "DicomUnsupportedJpeg", $"{source}: JPEG process SOF{info.Sof - 0xC0} in a lossless transfer syntax is not supported.", source);
                 if (info.Precision < 2 || info.Precision > 16) throw r.Corrupt($"lossless precision {info.Precision}");

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace MedGemma.Engine.Imaging.Dicom.Codecs;
 
@@ -180,6 +181,7 @@ internal sealed class HuffmanTable
         _maxCode[17] = int.MaxValue;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Decode(ref JpegBitReader r)
     {
         r.EnsureBits(16);
@@ -203,9 +205,30 @@ internal struct JpegBitReader(byte[] data, int pos, int end)
     int _pos = pos;
     public int Overrun { get; private set; }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void EnsureBits(int n)
     {
-        while (_bits < n && _bits <= 56)
+        if (_bits < n) Fill();
+    }
+
+    void Fill()
+    {
+        // Fast path: as many whole bytes as fit, when none of them is 0xFF (no stuffing, no marker).
+        if (_pos + 8 <= end)
+        {
+            int k = (64 - _bits) >> 3;
+            ulong word = BinaryPrimitives.ReadUInt64BigEndian(data.AsSpan(_pos));
+            ulong mask = k == 8 ? ulong.MaxValue : ~(ulong.MaxValue >> (8 * k));
+            ulong inv = ~word;
+            if (((inv - 0x0101010101010101UL) & ~inv & 0x8080808080808080UL & mask) == 0)
+            {
+                _buf |= (word & mask) >> _bits;
+                _bits += 8 * k;
+                _pos += k;
+                return;
+            }
+        }
+        while (_bits <= 56)
         {
             int b = 0;
             if (_pos < end)
@@ -225,10 +248,13 @@ internal struct JpegBitReader(byte[] data, int pos, int end)
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Peek(int n) => (int)(_buf >> (64 - n));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Skip(int n) { _buf <<= n; _bits -= n; }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Receive(int n)
     {
         if (n == 0) return 0;
