@@ -89,7 +89,7 @@ public sealed partial class MedGemmaSession : IDisposable
         var warnings = new List<string>();
         var dtype = ChooseDType(full, device, options, warnings);
         var need = MemoryEstimate.ForCheckpoint(full, dtype);
-        MemoryEstimate.EnsureFits(need, device, options.ExtraBytes + need.ParameterBytes / 10, hostAvailableBytes: options.HostMemoryBudget);
+        MemoryEstimate.EnsureFits(need, device, options.ExtraBytes + need.ParameterBytes / 10, hostAvailableBytes: HostBudget(options));
         if (device.type == DeviceType.CPU && dtype != ScalarType.Float32 && need.ParameterBytes > (1L << 30))
             warnings.Add($"{TorchRuntime.DTypeName(dtype)} inference of a {need.ParameterBytes / (double)(1L << 30):0.0} GiB model on the CPU is slow (minutes per caption); a CUDA GPU is much faster.");
 
@@ -109,10 +109,18 @@ public sealed partial class MedGemmaSession : IDisposable
         if (device.type != DeviceType.CPU) return ScalarType.BFloat16;
         // fp32 on the CPU is faster and exact; take it when it leaves at least half the memory free.
         var fp32 = MemoryEstimate.ForCheckpoint(folder, ScalarType.Float32);
-        var host = options.HostMemoryBudget ?? MemoryEstimate.HostAvailableBytes() ?? long.MaxValue;
+        var host = HostBudget(options) ?? long.MaxValue;
         if (fp32.ParameterBytes <= host / 2) return ScalarType.Float32;
         warnings.Add("Using bf16 on the CPU because float32 weights would take more than half of the available memory.");
         return ScalarType.BFloat16;
+    }
+
+    /// <summary>Host memory a load may use: what is available, capped by <see cref="SessionOptions.MaxHostMemory"/>.</summary>
+    static long? HostBudget(SessionOptions options)
+    {
+        var available = MemoryEstimate.HostAvailableBytes();
+        if (options.MaxHostMemory is not { } cap) return available;
+        return available is { } a ? Math.Min(a, cap) : cap;
     }
 
     /// <summary>
