@@ -8,6 +8,7 @@ using MedGemma.Bench.Workloads;
 IWorkload[] workloads =
 [
     new TokenizerWorkload(),
+    new CaptionWorkload(),
 ];
 
 var options = BenchArgs.Parse(args);
