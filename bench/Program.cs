@@ -9,6 +9,8 @@ IWorkload[] workloads =
 [
     new TokenizerWorkload(),
     new CaptionWorkload(),
+    new TrainWorkload(),
+    new LoadWorkload(),
 ];
 
 var options = BenchArgs.Parse(args);
