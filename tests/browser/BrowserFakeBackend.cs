@@ -1,5 +1,5 @@
-// The stand-in model of the browser test and tests/CaptionServer.Tests.ps1, compiled with Add-Type: it really
-// decodes each upload (so a corrupt file fails like it would with the model) and describes it.
+// The stand-in model of the browser test and tests/CaptionServer.Tests.ps1, compiled with Add-Type: it decodes
+// each upload with the engine (so a corrupt file fails as it would with the model) and describes the pixels.
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -7,8 +7,6 @@ using System.Threading;
 using MedGemma.Engine;
 using MedGemma.Engine.Imaging;
 using MedGemma.Engine.Server;
-using SixLabors.ImageSharp;
-using SixLabors.ImageSharp.PixelFormats;
 
 public sealed class BrowserFakeBackend : ICaptionBackend
 {
@@ -36,18 +34,6 @@ public sealed class BrowserFakeBackend : ICaptionBackend
 
     public IReadOnlyList<string> Adapters() => new[] { "demo-adapter" };
 
-    static RgbImage Decode(CaptionInput input)
-    {
-        try
-        {
-            using var img = Image.Load<Rgb24>(input.Content);
-            var pixels = new byte[img.Width * img.Height * 3];
-            img.CopyPixelDataTo(pixels);
-            return new RgbImage(img.Width, img.Height, pixels, input.Name);
-        }
-        catch (Exception e)
-        {
-            throw new MedGemmaException(MedGemmaErrorKind.InvalidData, "CorruptImage", "'" + input.Name + "' is not a readable image: " + e.Message, input.Name, e);
-        }
-    }
+    // The engine's own upload decoding (ImageLoader, DICOM window presets, pixel budget): only the caption is fake.
+    static RgbImage Decode(CaptionInput input) => UploadDecoder.Decode(input, ImageLoadOptions.Default, CancellationToken.None);
 }

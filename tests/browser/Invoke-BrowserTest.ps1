@@ -31,11 +31,16 @@ $bad = Join-Path $work 'corrupt.png'
 $bytes = [IO.File]::ReadAllBytes($good)
 [IO.File]::WriteAllBytes($bad, $bytes[0..([Math]::Min(200, $bytes.Length - 1))])
 
+# A real CT slice for the DICOM preview check: the xUnit run (before this one in build.ps1 test) caches the
+# DICOM samples under $MEDGEMMA_CACHE (tests/fixtures/dicom/README.md).
+$cache = if ($env:MEDGEMMA_CACHE) { $env:MEDGEMMA_CACHE } else { Join-Path ([Environment]::GetFolderPath('UserProfile')) '.cache/medgemma' }
+$dicom = Join-Path $cache 'dicom-samples/CT-MONO2-16-ankle.dcm'
+
 $options = [MedGemma.Engine.Server.CaptionServerOptions]@{ Port = 0 }
 $server = [MedGemma.Engine.Server.CaptionServer]::Start($backend, $options)
 try {
     Write-Host "Browser test against $($server.BaseUrl) (model $($backend.Status().Model))"
-    & node (Join-Path $PSScriptRoot 'caption-page.test.mjs') $server.Url $good $bad $OutDir
+    & node (Join-Path $PSScriptRoot 'caption-page.test.mjs') $server.Url $good $bad $OutDir $dicom
     $code = $LASTEXITCODE
 } finally {
     $server.Stop()

@@ -1,14 +1,14 @@
 // Real-browser test of the caption page: headless Chromium uploads images through the page, presses
 // Caption, reads the captions from the DOM and saves a screenshot.
-// Usage: node caption-page.test.mjs <server URL with ?token=> <good image> <corrupt image> <out folder>
+// Usage: node caption-page.test.mjs <server URL with ?token=> <good image> <corrupt image> <out folder> <CT DICOM file>
 // Prints "BROWSER_COUNTS <passed> <failed>" last; exit code 1 on any failure.
 import { chromium } from 'playwright-core';
-import { readFile, mkdir } from 'node:fs/promises';
+import { readFile, mkdir, access } from 'node:fs/promises';
 import path from 'node:path';
 
-const [url, goodImage, badImage, outDir] = process.argv.slice(2);
-if (!url || !goodImage || !badImage || !outDir) {
-  console.error('usage: node caption-page.test.mjs <url> <good image> <corrupt image> <out folder>');
+const [url, goodImage, badImage, outDir, dicomImage] = process.argv.slice(2);
+if (!url || !goodImage || !badImage || !outDir || !dicomImage) {
+  console.error('usage: node caption-page.test.mjs <url> <good image> <corrupt image> <out folder> <CT DICOM file>');
   process.exit(2);
 }
 const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -91,6 +91,37 @@ try {
     assert(/^\d+\.\d\d s$/.test(time), 'no time shown: ' + time);
   });
 
+  await check('a DICOM upload is previewed by the server and re-rendered for a CT window preset', async () => {
+    await access(dicomImage).catch(() => { throw new Error('no DICOM sample at ' + dicomImage + ' (run the xUnit tests first: they cache it)'); });
+    const item = '#list li:nth-child(3)';
+    await page.setInputFiles('#files', [dicomImage]);
+    await page.waitForSelector(item + ' .thumb img');
+    const src = async () => page.getAttribute(item + ' .thumb img', 'src');
+    const pixel = async () => page.$eval(item + ' .thumb img', async (img) => {
+      await img.decode();
+      const c = document.createElement('canvas');
+      c.width = img.naturalWidth; c.height = img.naturalHeight;
+      const g = c.getContext('2d');
+      g.drawImage(img, 0, 0);
+      const d = g.getImageData(0, 0, c.width, c.height).data;
+      let sum = 0;
+      for (let i = 0; i < d.length; i += 4) sum += d[i];
+      return { w: c.width, h: c.height, mean: sum / (d.length / 4) };
+    });
+    const before = await pixel();
+    assert(before.w === 512 && before.h === 512, 'preview size ' + before.w + 'x' + before.h);
+    const firstSrc = await src();
+    await page.selectOption('#window', 'bone');
+    await page.waitForFunction(([sel, old]) => { const i = document.querySelector(sel); return i && i.getAttribute('src') !== old; }, [item + ' .thumb img', firstSrc]);
+    const after = await pixel();
+    assert(Math.abs(after.mean - before.mean) > 1, `window change did not change the preview (mean ${before.mean.toFixed(1)} -> ${after.mean.toFixed(1)})`);
+    await page.click('#caption');
+    await page.waitForSelector(item + ' .caption');
+    const caption = (await page.textContent(item + ' .caption')).trim();
+    assert(caption.startsWith('A 512x512'), 'DICOM caption: ' + caption);
+    await page.selectOption('#window', 'default');
+  });
+
   await check('the page shows the same caption the API returns', async () => {
     const expected = (await apiCaption(goodImage)).trim();
     assert(domCaption === expected, `page ${JSON.stringify(domCaption)} != API ${JSON.stringify(expected)}`);
@@ -99,7 +130,7 @@ try {
   await check('results download as JSON and CSV', async () => {
     const [json] = await Promise.all([page.waitForEvent('download'), page.click('#json')]);
     const rows = JSON.parse(await readFile(await json.path(), 'utf8'));
-    assert(rows.length === 2 && rows[0].caption.trim() === domCaption && rows[1].error, 'JSON rows: ' + JSON.stringify(rows));
+    assert(rows.length === 3 && rows[0].caption.trim() === domCaption && rows[1].error && rows[2].caption, 'JSON rows: ' + JSON.stringify(rows));
     const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#csv')]);
     const text = await readFile(await csv.path(), 'utf8');
     assert(text.includes('file,caption,error,seconds') && text.includes(path.basename(goodImage)), 'CSV: ' + text.slice(0, 200));

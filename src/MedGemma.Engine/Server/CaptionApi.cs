@@ -55,6 +55,8 @@ sealed class CaptionApi
 
     async Task CaptionAsync(HttpListenerRequest request, HttpListenerResponse response, CancellationToken stopping)
     {
+        // Refuse before buffering the upload: a full queue must not also hold every waiting client's images in memory.
+        if (Queue.Pending >= Queue.Limit) throw QueueFull();
         var form = await ReadFormAsync(request, stopping).ConfigureAwait(false);
         var files = form.Files.ToList();
         if (files.Count == 0) throw new HttpError(400, "NoImages", "The request has no image file parts.");
@@ -69,9 +71,7 @@ sealed class CaptionApi
         try
         {
             var (admitted, r) = await Queue.TryRunAsync(() => _backend.Caption(inputs, settings, stopping), stopping).ConfigureAwait(false);
-            if (!admitted)
-                throw new HttpError(503, "QueueFull", $"The server is busy ({Queue.Limit} requests queued); try again later.")
-                { RetryAfterSeconds = Queue.RetryAfterSeconds() };
+            if (!admitted) throw QueueFull();
             results = r;
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -157,6 +157,9 @@ sealed class CaptionApi
         try { return WindowPresets.Find(id)?.Id; }
         catch (MedGemmaException e) { throw new HttpError(400, e.ErrorId, e.Message); }
     }
+
+    HttpError QueueFull() =>
+        new(503, "QueueFull", $"The server is busy ({Queue.Limit} requests queued); try again later.") { RetryAfterSeconds = Queue.RetryAfterSeconds() };
 
     static string? Blank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s.Trim();
 

@@ -79,6 +79,34 @@ public sealed class DicomRenderTests : IDisposable
         Assert.Equal(new[] { -100, 0, 100, 200 }, frame.Samples);
     }
 
+    [Fact]
+    public void Big_endian_16_bit_and_bits_stored_below_high_bit()
+    {
+        var be = DicomBuilder.Monochrome(1, 3, [1, 0x1234, 0xFFFF], bigEndian: true);
+        Assert.Equal(new[] { 1, 0x1234, 0xFFFF }, DicomReader.Read(Write(be)).DecodeFrame(0).Samples);
+
+        // 12 bits stored in 16, high bit 11: the top nibble is overlay/garbage and must be masked off; signed 12-bit -1 = 0xFFF.
+        var b = new DicomBuilder().US(0x0028, 0x0010, 1).US(0x0028, 0x0011, 2).US(0x0028, 0x0100, 16).US(0x0028, 0x0101, 12)
+            .US(0x0028, 0x0102, 11).US(0x0028, 0x0103, 1).Text(0x0028, 0x0004, "CS", "MONOCHROME2")
+            .Add(0x7FE0, 0x0010, "OW", DicomBuilder.PixelData16([0xFFFF, 0xA7FF]));
+        Assert.Equal(new[] { -1, 2047 }, DicomReader.Read(Write(b)).DecodeFrame(0).Samples);
+    }
+
+    [Fact]
+    public void Rgb_planar_and_ybr_full()
+    {
+        // 2 pixels colour-by-plane: R plane (10, 20), G plane (30, 40), B plane (50, 60).
+        var planar = new DicomBuilder().US(0x0028, 0x0002, 3).US(0x0028, 0x0006, 1).US(0x0028, 0x0010, 1).US(0x0028, 0x0011, 2)
+            .US(0x0028, 0x0100, 8).Text(0x0028, 0x0004, "CS", "RGB").Add(0x7FE0, 0x0010, "OB", [10, 20, 30, 40, 50, 60]);
+        Assert.Equal(new byte[] { 10, 30, 50, 20, 40, 60 }, DicomRenderer.ToRgb(DicomReader.Read(Write(planar))).Pixels);
+
+        // YBR_FULL: (128,128,128) is mid grey; (76,85,255): R = 76 + 1.402*127 = 254.05, G = 76 + 0.344136*43 - 0.714136*127 = 0.10,
+        // B = 76 - 1.772*43 = -0.20 -> (254, 0, 0).
+        var ybr = new DicomBuilder().US(0x0028, 0x0002, 3).US(0x0028, 0x0010, 1).US(0x0028, 0x0011, 2)
+            .US(0x0028, 0x0100, 8).Text(0x0028, 0x0004, "CS", "YBR_FULL").Add(0x7FE0, 0x0010, "OB", [128, 128, 128, 76, 85, 255]);
+        Assert.Equal(new byte[] { 128, 128, 128, 254, 0, 0 }, DicomRenderer.ToRgb(DicomReader.Read(Write(ybr))).Pixels);
+    }
+
     static byte[] Gray(byte[] rgb) => Enumerable.Range(0, rgb.Length / 3).Select(i => rgb[3 * i]).ToArray();
 
     /// <summary>Colour output against dcm2pnm (8-bit PPM) for palette, RGB (big endian) and native YBR_FULL_422.</summary>
