@@ -39,10 +39,12 @@ public sealed class DicomRenderTests : IDisposable
         Assert.Equal(expected, DicomWindowing.LinearExact(x, new DicomWindow(c, w)));
 
     [Theory]
-    [InlineData(0, -1024, 1024, 127)]   // 1024 / 2048 * 255 = 127.5, truncated
+    [InlineData(0, -1024, 1024, 128)]   // 1024 / 2048 * 255 = 127.5, rounded half to even (np.round)
+    [InlineData(-2, -1024, 1024, 127)]  // 1022 / 2048 * 255 = 127.25
     [InlineData(0, -135, 215, 98)]      // 135 / 350 * 255 = 98.36
     [InlineData(0, 0, 80, 0)]
     [InlineData(60, 0, 80, 191)]        // 60 / 80 * 255 = 191.25
+    [InlineData(2, 0, 80, 6)]           // 2 / 80 * 255 = 6.375
     [InlineData(-2000, -1024, 1024, 0)]
     [InlineData(3000, 0, 80, 255)]
     public void Hounsfield_clip(double hu, double low, double high, int expected) =>
@@ -54,8 +56,8 @@ public sealed class DicomRenderTests : IDisposable
         // Stored 1024 and 1084 with intercept -1024 are HU 0 and 60.
         var b = DicomBuilder.Monochrome(1, 2, [1024, 1084]).Text(0x0028, 0x1052, "DS", "-1024").Text(0x0028, 0x1053, "DS", "1");
         var rgb = DicomRenderer.ToRgb(DicomReader.Read(Write(b)), 0, new DicomRenderOptions { CtHounsfieldRgb = true });
-        // HU 0: 1024/2048*255 = 127.5, 135/350*255 = 98.4, 0. HU 60: 1084/2048*255 = 134.97, 195/350*255 = 142.07, 60/80*255 = 191.25.
-        Assert.Equal(new byte[] { 127, 98, 0, 134, 142, 191 }, rgb.Pixels);
+        // HU 0: 1024/2048*255 = 127.5 (-> 128, half to even), 135/350*255 = 98.4, 0. HU 60: 1084/2048*255 = 134.97, 195/350*255 = 142.07, 60/80*255 = 191.25.
+        Assert.Equal(new byte[] { 128, 98, 0, 135, 142, 191 }, rgb.Pixels);
     }
 
     [Fact]
