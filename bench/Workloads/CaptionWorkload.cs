@@ -24,7 +24,7 @@ public sealed class CaptionWorkload : IWorkload
         var batches = (a.Get("batches") ?? "1,8").Split(',').Select(int.Parse).ToArray();
         var newTokens = a.GetInt("new-tokens", 64);
         var textLength = a.GetInt("text", 16);
-        var warmup = a.GetInt("warmup", 2);
+        var warmup = a.GetInt("warmup", device.type == DeviceType.CUDA ? 2 : 1);
         var repeat = a.GetInt("repeat", 5);
         var config = ModelSizes.Config(size);
         using var memory = device.type == DeviceType.CUDA ? new GpuMemoryMonitor() : null;

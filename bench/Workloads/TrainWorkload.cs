@@ -24,8 +24,8 @@ public sealed class TrainWorkload : IWorkload
         var dtype = ModelSizes.ResolveDType(a, device);
         var size = a.Get("size") ?? (device.type == DeviceType.CUDA ? "full" : "tiny");
         var batches = (a.Get("batches") ?? "1,4").Split(',').Select(int.Parse).ToArray();
-        var warmup = a.GetInt("warmup", 3);
-        var repeat = a.GetInt("repeat", 8);
+        var warmup = a.GetInt("warmup", device.type == DeviceType.CUDA ? 3 : 1);
+        var repeat = a.GetInt("repeat", device.type == DeviceType.CUDA ? 8 : 5);
         var checkpointing = a.Has("gradient-checkpointing");
         var tag = checkpointing ? "_gradckpt" : "";
         if (checkpointing)
