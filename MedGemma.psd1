@@ -12,6 +12,14 @@
     # Literal list: one line per cmdlet in src/MedGemma.PowerShell/Commands/ (each needs docs/<Name>.md; tests/Help.Tests.ps1 checks both).
     CmdletsToExport      = @(
         'New-CaptionDataset'
+        'Import-MedGemmaModel'
+        'Get-MedGemmaModel'
+        'Remove-MedGemmaModel'
+        'Get-MedicalCaption'
+        'Import-LoraAdapter'
+        'Start-CaptionServer'
+        'Get-CaptionServer'
+        'Stop-CaptionServer'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -78,7 +78,7 @@ function Invoke-Tests {
     $args = @('test', (Join-Path $Root 'tests/MedGemma.Engine.Tests/MedGemma.Engine.Tests.csproj'), '-c', $Configuration, '--nologo',
               '--logger', 'trx;LogFileName=engine.trx', '--logger', 'console;verbosity=normal', '--results-directory', $results)
     if ($Filter) { $args += @('--filter', $Filter) }
-    & dotnet @args
+    & dotnet @args | Out-Host  # keep dotnet's output out of the return value (the exit code)
     $trx = Join-Path $results 'engine.trx'
     if (Test-Path $trx) {
         $c = Get-TrxCounts $trx
@@ -93,6 +93,12 @@ function Invoke-Tests {
     if ($pesterTests.Count -gt 0 -and -not $Filter) {
         $p = Invoke-PesterTests -Root $Root -Configuration $Configuration
         $passed += $p.Passed; $failed += $p.Failed; $skipped += $p.Skipped
+    }
+
+    # Real-browser test of the caption server page
+    if (-not $Filter) {
+        $b = Invoke-BrowserTests -Root $Root -Configuration $Configuration
+        $passed += $b.Passed; $failed += $b.Failed
     }
 
     Write-Host ''
@@ -139,5 +145,42 @@ function Invoke-Demo {
 
 function Invoke-Bench {
     param([string]$Root, [string]$Configuration)
+    Install-TokenizerAssets -Root $Root  # the tokenizer workload reads the cached tokenizer.json
     Invoke-Native dotnet @('run', '--project', (Join-Path $Root 'bench/MedGemma.Bench.csproj'), '-c', $Configuration, '--', '--cpu')
+}
+
+# Browser-test prerequisites, installed idempotently: Debian's Chromium (apt, as root) and the
+# playwright-core version pinned in tests/browser/package-lock.json (npm ci).
+function Install-BrowserTestPrerequisites {
+    param([string]$Root)
+    $chromium = if ($env:CHROMIUM_PATH) { $env:CHROMIUM_PATH } else { '/usr/bin/chromium' }
+    if (-not (Test-Path $chromium)) {
+        if ((Get-Command apt-get -ErrorAction SilentlyContinue) -and (& id -u) -eq '0') {
+            Invoke-Native apt-get @('update', '-qq')
+            $env:DEBIAN_FRONTEND = 'noninteractive'
+            Invoke-Native apt-get @('install', '-y', '-qq', 'chromium')
+        } else { throw "The browser test needs Chromium at $chromium (apt-get install chromium, or set CHROMIUM_PATH)." }
+    }
+    if (-not (Get-Command npm -ErrorAction SilentlyContinue)) { throw 'The browser test needs Node.js and npm.' }
+    $dir = Join-Path $Root 'tests/browser'
+    $lock = Join-Path $dir 'package-lock.json'
+    $installed = Join-Path $dir 'node_modules/.package-lock.json'
+    if (-not (Test-Path $installed) -or (Get-Item -Force $installed).LastWriteTimeUtc -lt (Get-Item $lock).LastWriteTimeUtc) {
+        Push-Location $dir
+        try { Invoke-Native npm @('ci', '--no-audit', '--no-fund', '--silent') } finally { Pop-Location }
+    }
+}
+
+function Invoke-BrowserTests {
+    param([string]$Root, [string]$Configuration)
+    try { Install-BrowserTestPrerequisites -Root $Root | Out-Host }
+    catch { Write-Warning "Browser test not run: $_"; return [pscustomobject]@{ Passed = 0; Failed = 1 } }
+    # The server runs in its own pwsh process.
+    $pwsh = @(Get-PwshCommand)
+    $runner = Join-Path $Root 'tests/browser/Invoke-BrowserTest.ps1'
+    $out = & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File $runner -Root $Root -Configuration $Configuration 2>&1 | ForEach-Object { Write-Host $_; $_ }
+    $line = $out | Where-Object { "$_" -match '^BROWSER_COUNTS ' } | Select-Object -Last 1
+    if (-not $line) { return [pscustomobject]@{ Passed = 0; Failed = 1 } }
+    $n = "$line".Split(' ')
+    [pscustomobject]@{ Passed = [int]$n[1]; Failed = [int]$n[2] }
 }

@@ -28,3 +28,90 @@ function Get-SourceCmdletNames {
         }
     } | Sort-Object -Unique
 }
+
+# The tiny MedGemma folder (random weights, real vocabulary and 896x896 images) with the real tokenizer.json:
+# the same folder tests/MedGemma.Engine.Tests/Support/TokenizerAssets.SnapshotFolderWithTokenizer() builds.
+# build.ps1 test fetches tokenizer.json into the cache first (Install-TokenizerAssets).
+function Get-TinyMedGemmaFolder {
+    $pin = Get-Content -Raw (Join-Path $script:RepoRoot 'build/tokenizer-package.json') | ConvertFrom-Json
+    $cache = if ($env:MEDGEMMA_CACHE) { [IO.Path]::GetFullPath($env:MEDGEMMA_CACHE) } else { Join-Path ([Environment]::GetFolderPath('UserProfile')) '.cache/medgemma' }
+    $tokenizer = Join-Path $cache ("npm/{0}-{1}/tokenizer.json" -f $pin.package.TrimStart('@').Replace('/', '-'), $pin.version)
+    if (-not (Test-Path $tokenizer)) {
+        . (Join-Path $script:RepoRoot 'build/Tasks.ps1')
+        Install-TokenizerAssets -Root $script:RepoRoot
+    }
+    $source = Join-Path $script:RepoRoot 'tests/fixtures/tiny-medgemma-snapshot'
+    $target = Join-Path $script:RepoRoot 'out/fixtures-cache/tiny-medgemma-snapshot+tokenizer'
+    New-Item -ItemType Directory -Force $target | Out-Null
+    foreach ($f in Get-ChildItem $source -File) {
+        $name = $f.Name -replace '\.gz$', ''
+        $dst = Join-Path $target $name
+        if ((Test-Path $dst) -and (Get-Item $dst).LastWriteTimeUtc -ge $f.LastWriteTimeUtc) { continue }
+        $tmp = "$dst.$PID.tmp"
+        if ($f.Extension -eq '.gz') {
+            $in = [IO.Compression.GZipStream]::new([IO.File]::OpenRead($f.FullName), [IO.Compression.CompressionMode]::Decompress)
+            $out = [IO.File]::Create($tmp)
+            try { $in.CopyTo($out) } finally { $out.Dispose(); $in.Dispose() }
+        } else { Copy-Item $f.FullName $tmp -Force }
+        Move-Item -Force $tmp $dst
+    }
+    $dstTok = Join-Path $target 'tokenizer.json'
+    if (-not (Test-Path $dstTok) -or (Get-Item $dstTok).Length -ne (Get-Item $tokenizer).Length) {
+        Copy-Item $tokenizer "$dstTok.$PID.tmp" -Force; Move-Item -Force "$dstTok.$PID.tmp" $dstTok
+    }
+    $target
+}
+
+# Shapes of every tensor in a model folder's safetensors files (reads only the JSON headers).
+function Get-SafetensorsShapes([string]$Folder) {
+    $shapes = @{}
+    foreach ($f in Get-ChildItem $Folder -Filter *.safetensors) {
+        $fs = [IO.File]::OpenRead($f.FullName)
+        try {
+            $br = [IO.BinaryReader]::new($fs)
+            $n = $br.ReadInt64()
+            $json = [Text.Encoding]::UTF8.GetString($br.ReadBytes([int]$n)) | ConvertFrom-Json -AsHashtable
+        } finally { $fs.Dispose() }
+        foreach ($k in $json.Keys) { if ($k -ne '__metadata__') { $shapes[$k] = $json[$k].shape } }
+    }
+    $shapes
+}
+
+# A PEFT LoRA adapter as Python PEFT on transformers 4 would save it (r, alpha, q_proj/v_proj of both towers),
+# with random A and B so it visibly changes the model's output. Written without the engine, so it is an
+# independent check of our PEFT reader.
+function New-RandomPeftAdapter([string]$ModelFolder, [string]$Path, [int]$Rank = 4, [double]$Alpha = 8, [int]$Seed = 1) {
+    $rng = [Random]::new($Seed)
+    $tensors = [ordered]@{}
+    $shapes = Get-SafetensorsShapes $ModelFolder
+    foreach ($key in $shapes.Keys | Sort-Object) {
+        if ($key -notmatch '^(.*\.(q_proj|v_proj))\.weight$') { continue }
+        $module = $Matches[1] -replace '^vision_tower\.encoder\.', 'vision_tower.vision_model.encoder.'
+        $out, $in = $shapes[$key]
+        $tensors["base_model.model.$module.lora_A.weight"] = @($Rank, $in)
+        $tensors["base_model.model.$module.lora_B.weight"] = @($out, $Rank)
+    }
+    $header = [ordered]@{}
+    $offset = 0
+    foreach ($k in $tensors.Keys) {
+        $count = $tensors[$k][0] * $tensors[$k][1]
+        $header[$k] = [ordered]@{ dtype = 'F32'; shape = $tensors[$k]; data_offsets = @($offset, ($offset + 4 * $count)) }
+        $offset += 4 * $count
+    }
+    $headerBytes = [Text.Encoding]::UTF8.GetBytes(($header | ConvertTo-Json -Compress -Depth 5))
+    $pad = (8 - $headerBytes.Length % 8) % 8
+    $headerBytes = [byte[]]($headerBytes + @([byte]32) * $pad)
+    New-Item -ItemType Directory -Force $Path | Out-Null
+    $fs = [IO.File]::Create((Join-Path $Path 'adapter_model.safetensors'))
+    try {
+        $bw = [IO.BinaryWriter]::new($fs)
+        $bw.Write([long]$headerBytes.Length); $bw.Write($headerBytes)
+        for ($i = 0; $i -lt $offset / 4; $i++) { $bw.Write([single]($rng.NextDouble() - 0.5)) }
+        $bw.Flush()
+    } finally { $fs.Dispose() }
+    [ordered]@{
+        peft_type = 'LORA'; r = $Rank; lora_alpha = $Alpha; lora_dropout = 0.0; target_modules = @('q_proj', 'v_proj'); bias = 'none'
+        task_type = 'CAUSAL_LM'; base_model_name_or_path = $null; inference_mode = $true; fan_in_fan_out = $false; use_rslora = $false; use_dora = $false
+    } | ConvertTo-Json | Set-Content (Join-Path $Path 'adapter_config.json')
+    Get-Item $Path
+}

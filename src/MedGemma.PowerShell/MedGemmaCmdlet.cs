@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using MedGemma.Engine.Api;
 
 namespace MedGemma.PowerShell;
 
@@ -23,6 +24,53 @@ public abstract class MedGemmaCmdlet : PSCmdlet, IDisposable
     protected void Fail(Exception error, object? target = null) => ThrowTerminatingError(ErrorRecords.From(error, target));
 
     protected void Report(Exception error, object? target = null) => WriteError(ErrorRecords.From(error, target));
+
+    /// <summary>
+    /// The session a -Model argument names: a session object, or a model folder (reusing a resident session of
+    /// that folder, else loading it and keeping it resident); without one, the last imported model, else $env:MEDGEMMA_MODEL.
+    /// Terminates the command when there is none or it cannot be loaded.
+    /// </summary>
+    protected MedGemmaSession ResolveModel(object? model, string? device = null, string? dtype = null)
+    {
+        model = model is PSObject pso ? pso.BaseObject : model;
+        if (model is MedGemmaSession session)
+        {
+            if (session.IsDisposed)
+                ThrowTerminatingError(ErrorRecords.Create("ModelRemoved", ErrorCategory.InvalidOperation, $"The model {session.Name} was removed; import it again.", session));
+            return session;
+        }
+        string? path = model switch
+        {
+            null => null,
+            DirectoryInfo d => d.FullName,
+            PathInfo p => p.ProviderPath,
+            _ => FileSystemPath(model.ToString()!),
+        };
+        if (path == null)
+        {
+            if (ModelRegistry.Last is { } last) return last;
+            if (ModelRegistry.EnvironmentModel is { } env) path = FileSystemPath(env);
+            else { Fail(ModelRegistry.NoModel()); return null!; }
+        }
+        return ModelRegistry.FindByPath(path) ?? LoadModel(path, new SessionOptions { Device = device ?? "auto", DType = dtype });
+    }
+
+    /// <summary>Loads a model folder with progress, registers it as resident and reports its warnings.</summary>
+    protected MedGemmaSession LoadModel(string path, SessionOptions options)
+    {
+        MedGemmaSession? session = null;
+        try
+        {
+            var status = new SyncProgress<string>(s => WriteProgress(new ProgressRecord(2, "Loading MedGemma model", s)));
+            session = MedGemmaSession.Load(path, options, status, Cancellation);
+        }
+        catch (Exception e) when (e is not PipelineStoppedException) { Fail(e, path); }
+        WriteProgress(new ProgressRecord(2, "Loading MedGemma model", "Done") { RecordType = ProgressRecordType.Completed });
+        foreach (var w in session!.Warnings) WriteWarning(w);
+        WriteVerbose($"Loaded {session.Name} on {session.Device} as {session.DType} in {session.LoadTime.TotalSeconds:0.0} s.");
+        ModelRegistry.Add(session);
+        return session;
+    }
 
     public void Dispose()
     {

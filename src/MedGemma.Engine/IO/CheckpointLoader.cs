@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using MedGemma.Engine.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -29,7 +30,13 @@ public static class CheckpointLoader
     /// checkpoint omits it, as <c>tie_word_embeddings</c> does in transformers.</para>
     /// </summary>
     public static LoadReport Load(nn.Module model, string pathToFolderOrFile, Device device, ScalarType dtype,
-        IProgress<LoadProgress>? progress = null, CancellationToken ct = default)
+        IProgress<LoadProgress>? progress = null, CancellationToken ct = default) =>
+        Load(model, pathToFolderOrFile, device, dtype, progress, ct, staged: device.type == DeviceType.CUDA);
+
+    /// <param name="staged">Read through reusable (on CUDA pinned) double buffers and overlap disk reads with
+    /// host→device copies; otherwise each tensor is read into its own CPU tensor (or straight into a CPU parameter).</param>
+    internal static LoadReport Load(nn.Module model, string pathToFolderOrFile, Device device, ScalarType dtype,
+        IProgress<LoadProgress>? progress, CancellationToken ct, bool staged)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(device);
@@ -48,19 +55,64 @@ public static class CheckpointLoader
             using var _ = no_grad();
             long done = 0;
             int count = 0;
-            foreach (var item in plan.Items)
+            void Reported(LoadPlan.Item item)
             {
-                ThrowIfCancelled(ct, item.File.Path);
-                item.File.ReadInto(item.Entry.Name, expected[item.ModuleKey]);
                 done += item.Entry.Length;
-                progress?.Report(new LoadProgress(item.ModuleKey, ++count, plan.Items.Count, done, plan.TotalBytes));
+                count++;
+                progress?.Report(new LoadProgress(item.ModuleKey, count, plan.Items.Count, done, plan.TotalBytes));
             }
-            if (device.type == DeviceType.CUDA) cuda.synchronize(device);
+            if (staged) CopyStaged(plan, expected, device, ct, Reported);
+            else
+                foreach (var item in plan.Items)
+                {
+                    ThrowIfCancelled(ct, item.File.Path);
+                    item.File.ReadInto(item.Entry.Name, expected[item.ModuleKey]);
+                    Reported(item);
+                }
             return new LoadReport(count, done, clock.Elapsed, resolved.Files, plan.TiedKeys);
         }
         finally
         {
             foreach (var f in files) f.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Two staging buffers alternate: tensor i is read into one while tensor i-1's asynchronous copy drains from the
+    /// other. The device is synchronised before each copy is issued, so a buffer is only refilled after the copy
+    /// that read it has finished (the copy issued two steps earlier).
+    /// </summary>
+    static void CopyStaged(LoadPlan plan, Dictionary<string, Tensor> expected, Device device, CancellationToken ct, Action<LoadPlan.Item> reported)
+    {
+        bool cudaTarget = device.type == DeviceType.CUDA;
+        using var staging = new StagingBuffers(
+            plan.Items.Select(i => (SafeTensorsDType.ToScalarType(i.Entry.DType), i.Entry.ElementCount)), pin: cudaTarget);
+        int slot = 0;
+        try
+        {
+            foreach (var item in plan.Items)
+            {
+                ThrowIfCancelled(ct, item.File.Path);
+                using var view = staging.View(slot, SafeTensorsDType.ToScalarType(item.Entry.DType), item.Entry.Shape);
+                item.File.FillFromFile(item.Entry, view);
+                var dest = expected[item.ModuleKey];
+                try
+                {
+                    if (cudaTarget) cuda.synchronize(device);
+                    dest.copy_(view, nonBlocking: cudaTarget && staging.Pinned);
+                }
+                catch (Exception e) when (TorchErrors.IsOutOfMemory(e))
+                {
+                    throw TorchErrors.OutOfMemory(e, $"copying '{item.Entry.Name}' from '{item.File.Path}' to {device}", $"{item.File.Path}:{item.Entry.Name}");
+                }
+                reported(item);
+                slot ^= 1;
+            }
+        }
+        finally
+        {
+            // Never free a staging buffer while a copy may still be reading it.
+            if (cudaTarget) cuda.synchronize(device);
         }
     }
 

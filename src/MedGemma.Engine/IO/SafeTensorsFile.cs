@@ -144,7 +144,7 @@ public sealed class SafeTensorsFile : IDisposable
     }
 
     /// <summary>Reads the entry's bytes into <paramref name="t"/> (CPU, contiguous, file dtype) in span-sized chunks.</summary>
-    void FillFromFile(SafeTensorsEntry entry, Tensor t)
+    internal void FillFromFile(SafeTensorsEntry entry, Tensor t)
     {
         if (entry.Length == 0) return;
         if (entry.Length <= ChunkBytes)

@@ -59,10 +59,15 @@ internal static class HeaderScan
             s.Position = offset;
             if (s.ReadAtLeast(n2, 2, false) < 2) break;
             int count = Read16(n2, le);
+            if (pages > 0)
+            {
+                // Later pages only count; skipping their entries keeps a file of many huge, overlapping IFDs cheap.
+                s.Position += 12L * count;
+                count = 0;
+            }
             for (var i = 0; i < count; i++)
             {
                 if (s.ReadAtLeast(entry, 12, false) < 12) return new(Math.Max(pages, 1), bits, samples, photometric);
-                if (pages > 0) continue;
                 int tag = Read16(entry, le), type = Read16(entry[2..], le);
                 // Inline SHORT values sit in the first two bytes of the value field; a BitsPerSample list with more
                 // than two samples lives at an offset, and its entries are (in practice) all equal, so read the first.

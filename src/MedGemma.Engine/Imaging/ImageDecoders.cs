@@ -48,9 +48,13 @@ public static class ImageDecoders
         {
             if (decoders != null) return decoders;
             var found = new List<IImageDecoder>();
-            foreach (var t in typeof(ImageDecoders).Assembly.GetTypes())
+            Type?[] types;
+            // Types that derive from a dependency that cannot load (e.g. TorchSharp missing in a trimmed host) are skipped.
+            try { types = typeof(ImageDecoders).Assembly.GetTypes(); }
+            catch (ReflectionTypeLoadException e) { types = e.Types; }
+            foreach (var t in types)
             {
-                if (t.IsAbstract || t.IsInterface || !typeof(IImageDecoder).IsAssignableFrom(t)) continue;
+                if (t == null || t.IsAbstract || t.IsInterface || !typeof(IImageDecoder).IsAssignableFrom(t)) continue;
                 if (t.GetConstructor(BindingFlags.Public | BindingFlags.Instance, Type.EmptyTypes) == null) continue;
                 found.Add((IImageDecoder)Activator.CreateInstance(t)!);
             }

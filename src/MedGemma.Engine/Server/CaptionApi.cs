@@ -25,7 +25,7 @@ sealed class CaptionApi
         (request.HttpMethod, path) switch
         {
             ("GET", "/api/status") => HttpExchange.WriteJsonAsync(response, 200, Status()),
-            ("GET", "/api/adapters") => HttpExchange.WriteJsonAsync(response, 200, new { adapters = _backend.Adapters(), active = _backend.Status().Adapter }),
+            ("GET", "/api/adapters") => HttpExchange.WriteJsonAsync(response, 200, new { adapters = _backend.Adapters(), active = _options.DefaultAdapter ?? _backend.Status().Adapter }),
             ("POST", "/api/caption") => CaptionAsync(request, response, stopping),
             ("POST", "/api/preview") => PreviewAsync(request, response, stopping),
             (_, "/api/status" or "/api/adapters" or "/api/caption" or "/api/preview") =>
@@ -40,7 +40,7 @@ sealed class CaptionApi
         {
             model = s.Model,
             device = s.Device,
-            adapter = s.Adapter,
+            adapter = _options.DefaultAdapter ?? s.Adapter,
             queue = new { pending = Queue.Pending, limit = Queue.Limit },
             limits = new
             {
@@ -55,6 +55,8 @@ sealed class CaptionApi
 
     async Task CaptionAsync(HttpListenerRequest request, HttpListenerResponse response, CancellationToken stopping)
     {
+        // Refuse before buffering the upload: a full queue must not also hold every waiting client's images in memory.
+        if (Queue.Pending >= Queue.Limit) throw QueueFull();
         var form = await ReadFormAsync(request, stopping).ConfigureAwait(false);
         var files = form.Files.ToList();
         if (files.Count == 0) throw new HttpError(400, "NoImages", "The request has no image file parts.");
@@ -69,9 +71,7 @@ sealed class CaptionApi
         try
         {
             var (admitted, r) = await Queue.TryRunAsync(() => _backend.Caption(inputs, settings, stopping), stopping).ConfigureAwait(false);
-            if (!admitted)
-                throw new HttpError(503, "QueueFull", $"The server is busy ({Queue.Limit} requests queued); try again later.")
-                { RetryAfterSeconds = Queue.RetryAfterSeconds() };
+            if (!admitted) throw QueueFull();
             results = r;
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -81,6 +81,10 @@ sealed class CaptionApi
         catch (MedGemmaException e)
         {
             throw FromEngine(e);
+        }
+        catch (Exception e) when (e is not (HttpError or OperationCanceledException))
+        {
+            throw Unexpected(e);
         }
         if (results is null || results.Count != inputs.Count)
             throw new HttpError(500, "BackendResultMismatch", $"The model returned {results?.Count ?? 0} results for {inputs.Count} images.");
@@ -115,6 +119,7 @@ sealed class CaptionApi
             png = PreviewPng.Encode(image, maxSide: 1024);
         }
         catch (MedGemmaException e) { throw FromEngine(e); }
+        catch (Exception e) when (e is not OperationCanceledException) { throw Unexpected(e); }
         finally { _previews.Release(); }
         await HttpExchange.WriteAsync(response, 200, "image/png", png).ConfigureAwait(false);
     }
@@ -134,7 +139,7 @@ sealed class CaptionApi
         if (prompt is { Length: > 8000 }) throw new HttpError(400, "PromptTooLong", "The prompt is longer than 8000 characters.");
         var language = Blank(form.Field("language"));
         if (language is { Length: > 64 }) throw new HttpError(400, "InvalidLanguage", "The language name is longer than 64 characters.");
-        var adapter = Blank(form.Field("adapter"));
+        var adapter = Blank(form.Field("adapter")) ?? _options.DefaultAdapter;
         if (adapter is not null && !_backend.Adapters().Contains(adapter, StringComparer.Ordinal))
             throw new HttpError(400, "UnknownAdapter", $"No adapter named '{adapter}'. Available: {string.Join(", ", _backend.Adapters())}.");
         var maxTokens = _options.DefaultMaxNewTokens;
@@ -153,7 +158,13 @@ sealed class CaptionApi
         catch (MedGemmaException e) { throw new HttpError(400, e.ErrorId, e.Message); }
     }
 
+    HttpError QueueFull() =>
+        new(503, "QueueFull", $"The server is busy ({Queue.Limit} requests queued); try again later.") { RetryAfterSeconds = Queue.RetryAfterSeconds() };
+
     static string? Blank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s.Trim();
+
+    // Wrapped so that, e.g., a FileNotFoundException from the model is not mistaken for a dropped connection.
+    static HttpError Unexpected(Exception e) => new(500, "BackendFailed", $"The model failed: {e.GetType().Name}: {e.Message}");
 
     static HttpError FromEngine(MedGemmaException e) => e.Kind switch
     {

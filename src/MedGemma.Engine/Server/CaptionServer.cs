@@ -34,6 +34,11 @@ public sealed class CaptionServer : IDisposable
     public DateTime StartedAt { get; }
     public ICaptionBackend Backend { get; }
     public CaptionServerOptions Options => _options;
+    /// <summary>The model's display name (from the backend).</summary>
+    public string Model => SafeStatus()?.Model ?? "";
+    public string Device => SafeStatus()?.Device ?? "";
+    /// <summary>The adapter used when a request names none.</summary>
+    public string? Adapter => _options.DefaultAdapter ?? SafeStatus()?.Adapter;
     public bool IsRunning => !_stopped.Task.IsCompleted;
     public long RequestCount => Interlocked.Read(ref _requests);
     public int PendingCaptions => _api.Queue.Pending;
@@ -62,6 +67,9 @@ public sealed class CaptionServer : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var token = options.Token is null ? AccessToken.Generate() : AccessToken.From(options.Token);
+        if (options.DefaultAdapter is { } adapter && !backend.Adapters().Contains(adapter, StringComparer.Ordinal))
+            throw new MedGemmaException(MedGemmaErrorKind.NotFound, "AdapterNotFound",
+                $"No adapter named '{adapter}' in the model session. Available: {string.Join(", ", backend.Adapters())}.", adapter);
         // Port 0: probe for a free port; another process may grab it between probe and bind, so retry.
         var attempts = options.Port == 0 ? 5 : 1;
         for (var attempt = 1; ; attempt++)
@@ -196,6 +204,13 @@ public sealed class CaptionServer : IDisposable
         if (origin is null) return true;
         var host = request.Headers["Host"];
         return host is not null && string.Equals(origin, "http://" + host, StringComparison.OrdinalIgnoreCase);
+    }
+
+    BackendStatus? SafeStatus()
+    {
+        // Shown by Get-CaptionServer after Stop too, when an owned backend is already disposed.
+        try { return Backend.Status(); }
+        catch (Exception) { return null; }
     }
 
     public override string ToString() => BaseUrl;

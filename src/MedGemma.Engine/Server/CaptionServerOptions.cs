@@ -31,6 +31,9 @@ public sealed class CaptionServerOptions
     /// <summary>The prompt the page proposes.</summary>
     public string DefaultPrompt { get; init; } = "Describe this medical image.";
 
+    /// <summary>The adapter used when a request names none (one of the backend's <see cref="ICaptionBackend.Adapters"/>); null = the backend's active one.</summary>
+    public string? DefaultAdapter { get; init; }
+
     /// <summary>Dispose the backend (e.g. a model session the server opened) when the server stops.</summary>
     public bool OwnsBackend { get; init; }
 

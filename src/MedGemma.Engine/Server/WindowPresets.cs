@@ -1,3 +1,5 @@
+using MedGemma.Engine.Imaging.Dicom;
+
 namespace MedGemma.Engine.Server;
 
 /// <summary>A display window in Hounsfield units (or the image's rescaled units).</summary>
@@ -9,7 +11,9 @@ public readonly record struct DisplayWindow(double Center, double Width)
 }
 
 /// <summary>
-/// A named way to turn DICOM values into RGB. One window → gray; three windows → one per channel (R, G, B).
+/// A named way to turn DICOM values into RGB. One window → gray; three windows → one per channel (R, G, B),
+/// which <see cref="UploadDecoder"/> renders with the engine's MedGemma CT recipe (CT only; other modalities
+/// keep their own window).
 /// </summary>
 public sealed record WindowPreset(string Id, string Label, IReadOnlyList<DisplayWindow> Windows);
 
@@ -29,7 +33,7 @@ public static class WindowPresets
         new("brain", "CT brain (L 40 / W 80)", [new(40, 80)]),
         // MedGemma's CT input: three windows stacked as R, G, B — wide, soft tissue, brain.
         new("medgemma-rgb", "MedGemma RGB (3 windows)",
-            [DisplayWindow.FromRange(-1024, 1024), DisplayWindow.FromRange(-135, 215), DisplayWindow.FromRange(0, 80)]),
+            [.. DicomWindowing.MedGemmaCtWindows.Select(w => DisplayWindow.FromRange(w.Low, w.High))]),
     ];
 
     /// <summary>The preset with this id (case-insensitive); null or empty → null (file default).</summary>

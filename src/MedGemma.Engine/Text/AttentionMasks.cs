@@ -4,9 +4,12 @@ using static TorchSharp.torch;
 namespace MedGemma.Engine.Text;
 
 /// <summary>
-/// Boolean attention masks (true = may attend), built on the device from positions, as transformers'
-/// masking_utils defines them: (causal [and inside the sliding window]) OR (same image block), AND the key is
-/// not padding. Positions are cache indices (not RoPE positions), so left padding shifts nothing.
+/// Boolean attention masks (true = may attend), built on the device from positions, as transformers 5 builds them
+/// for Gemma 3: global layers allow (causal OR same image block); sliding layers allow
+/// (key inside the window, i.e. key > query - W) AND (causal OR same image block) — so an image token sees the rest
+/// of its block ahead of it, but earlier tokens only within the window (measured against the reference; an image
+/// larger than the window is not seen whole). Keys that are padding are never attended. Positions are cache
+/// indices, not RoPE positions, so left padding shifts nothing.
 /// </summary>
 public static class AttentionMasks
 {
@@ -33,9 +36,7 @@ public static class AttentionMasks
         using var scope = torch.NewDisposeScope();
         var q = queryPos.unsqueeze(1);   // (n, 1)
         var k = keyPos.unsqueeze(0);     // (1, Lk)
-        var allowed = k.le(q);
-        if (slidingWindow is int w) allowed = allowed.logical_and(k.gt(q - w));
-        var allowedB = allowed.unsqueeze(0); // (1, n, Lk)
+        var allowed = k.le(q).unsqueeze(0); // (1, n, Lk)
 
         if (imageGroups is not null)
         {
@@ -46,12 +47,13 @@ public static class AttentionMasks
             keyGroups = torch.where(inSegment.unsqueeze(0), keyGroups, torch.full_like(keyGroups, -1));
             var qg = imageGroups.unsqueeze(2);                                                          // (B, n, 1)
             var same = qg.eq(keyGroups.unsqueeze(1)).logical_and(qg.ge(0));                             // (B, n, Lk)
-            allowedB = allowedB.logical_or(same);
+            allowed = allowed.logical_or(same);
         }
+        if (slidingWindow is int w) allowed = allowed.logical_and(k.gt(q - w).unsqueeze(0));
 
         var valid = keyPos.ge(0);
         var keyPadding = padding.index_select(1, keyPos.clamp_min(0)).logical_and(valid.unsqueeze(0)); // (B, Lk)
-        var mask = allowedB.logical_and(keyPadding.unsqueeze(1));                                        // (B, n, Lk)
+        var mask = allowed.logical_and(keyPadding.unsqueeze(1));                                         // (B, n, Lk)
         return mask.unsqueeze(1).MoveToOuterDisposeScope();
     }
 }

@@ -10,8 +10,8 @@ namespace MedGemma.Engine.Tokenization;
 /// </summary>
 internal sealed class BpeModel
 {
-    // Past this many symbols the O(n) scan per merge loses to a heap (long words without spaces, e.g. CJK).
-    const int HeapThreshold = 96;
+    /// <summary>Past this many symbols the O(n) scan per merge loses to a heap (long words without spaces, e.g. CJK). Tests set 0 to run the heap always.</summary>
+    internal int HeapThreshold { get; set; } = 96;
 
     readonly int[] bmpIds;
     readonly Dictionary<int, int> astralIds = new();
@@ -23,7 +23,7 @@ internal sealed class BpeModel
     public Dictionary<string, int> Vocab { get; }
     public bool IgnoreMerges { get; }
 
-    public BpeModel(HfTokenizerDefinition def, string source)
+    public BpeModel(HfTokenizerDefinition def)
     {
         Vocab = def.Vocab;
         IgnoreMerges = def.IgnoreMerges;
@@ -46,11 +46,9 @@ internal sealed class BpeModel
         merges = new Dictionary<long, long>(def.Merges.Count);
         for (var rank = 0; rank < def.Merges.Count; rank++)
         {
-            var (l, r) = def.Merges[rank];
-            if (!Vocab.TryGetValue(l, out var li) || !Vocab.TryGetValue(r, out var ri) || !Vocab.TryGetValue(l + r, out var ni))
-                throw new MedGemmaException(MedGemmaErrorKind.InvalidData, "InvalidTokenizerJson",
-                    $"{source}: merge #{rank} ('{l}', '{r}') uses a token that is not in the vocabulary", source);
-            merges.TryAdd(Key(li, ri), ((long)rank << 32) | (uint)ni);
+            var (l, r, merged) = def.Merges[rank];
+            // A repeated pair takes its last rank, as tokenizers' collect() into a HashMap does.
+            merges[Key(l, r)] = ((long)rank << 32) | (uint)merged;
         }
     }
 

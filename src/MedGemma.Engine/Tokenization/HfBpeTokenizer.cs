@@ -29,6 +29,12 @@ public sealed class HfBpeTokenizer : Tokenizer
     readonly bool splitAtMeta;
     readonly bool[] riskyBeforeMeta = new bool[char.MaxValue + 1];
 
+    /// <summary>Turns the exact word-splitting fast path off (tests compare both ways).</summary>
+    internal bool SplitWordsAtMeta { get => splitAtMeta; init => splitAtMeta &= value; }
+
+    /// <summary>Symbols above which BPE uses a heap instead of a scan (tests set 0 to compare both).</summary>
+    internal int HeapThreshold { get => model.HeapThreshold; init => model.HeapThreshold = value; }
+
     /// <summary>When true (the default, as tokenizers' <c>encode</c>), the Tokenizer-API overloads add the template's tokens (Gemma: &lt;bos&gt;).</summary>
     public bool AddSpecialTokens { get; init; } = true;
 
@@ -37,7 +43,7 @@ public sealed class HfBpeTokenizer : Tokenizer
 
     internal HfBpeTokenizer(HfTokenizerDefinition def, string source)
     {
-        model = new BpeModel(def, source);
+        model = new BpeModel(def);
         added = new AddedTokenMatcher(def.AddedTokens, source);
         normalizer = def.Normalizer;
         preTokenizer = def.PreTokenizer;
@@ -57,8 +63,11 @@ public sealed class HfBpeTokenizer : Tokenizer
         suffixIds = def.TemplateSuffix.Select(t => RequireId(t, source)).ToArray();
 
         splitAtMeta = def.Vocab.ContainsKey(Meta.ToString()) && !def.IgnoreMerges;
-        foreach (var (l, r) in def.Merges)
+        var vocabById = new string[size];
+        foreach (var (token, id) in def.Vocab) vocabById[id] = token;
+        foreach (var (li, ri, _) in def.Merges)
         {
+            string l = vocabById[li], r = vocabById[ri];
             if (r.Length == 0 || r[0] != Meta || l.Length == 0 || l[^1] == Meta) continue;
             // A merge of "x" + "▁..." makes the boundary before that "▁" unsafe after an "x". A byte or
             // <unk> token on the left could stand for any character, so then no boundary is safe.

@@ -13,7 +13,8 @@ public sealed record AddedToken(int Id, string Content, bool Special, bool Norma
 internal sealed class HfTokenizerDefinition
 {
     public required Dictionary<string, int> Vocab { get; init; }
-    public required List<(string Left, string Right)> Merges { get; init; }
+    /// <summary>Merges in rank order, resolved to ids: left + right → merged.</summary>
+    public required List<(int Left, int Right, int Merged)> Merges { get; init; }
     public required List<AddedToken> AddedTokens { get; init; }
     public string? UnkToken { get; init; }
     public bool FuseUnk { get; init; }
@@ -32,9 +33,7 @@ internal sealed class HfTokenizerDefinition
             throw new MedGemmaException(MedGemmaErrorKind.NotFound, "TokenizerFileNotFound", $"Tokenizer file not found: {path}", path);
         try
         {
-            using var stream = File.OpenRead(path);
-            using var doc = JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 256 });
-            return Parse(doc.RootElement, path);
+            return Parse(File.ReadAllBytes(path), path);
         }
         catch (JsonException e)
         {
@@ -46,60 +45,174 @@ internal sealed class HfTokenizerDefinition
         }
     }
 
-    static HfTokenizerDefinition Parse(JsonElement root, string path)
+    /// <summary>
+    /// The 33 MB file is read with a streaming reader: the vocabulary and the half-million merges go
+    /// straight into their tables (merges resolved to ids without allocating strings); the small
+    /// sections (normalizer, decoder, added tokens...) are parsed as JSON elements.
+    /// </summary>
+    static HfTokenizerDefinition Parse(byte[] json, string path)
     {
-        var model = root.GetProperty("model");
-        var type = model.TryGetProperty("type", out var t) ? t.GetString() : "BPE";
-        if (type != "BPE") throw Unsupported(path, $"model type '{type}' (only BPE)");
-        foreach (var key in new[] { "continuing_subword_prefix", "end_of_word_suffix" })
-            if (model.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String && v.GetString()!.Length > 0)
-                throw Unsupported(path, $"BPE {key}");
-        if (model.TryGetProperty("dropout", out var dropout) && dropout.ValueKind == JsonValueKind.Number && dropout.GetDouble() > 0)
-            throw Unsupported(path, "BPE dropout");
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 256 });
+        var sections = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        var modelProps = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        Dictionary<string, int>? vocab = null;
+        VocabIndex? index = null;
+        var merges = new List<(int, int, int)>();
+        List<(string, string)>? pendingMerges = null;
 
-        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var p in model.GetProperty("vocab").EnumerateObject()) vocab[p.Name] = p.Value.GetInt32();
-
-        var mergesJson = model.GetProperty("merges");
-        var merges = new List<(string, string)>(mergesJson.GetArrayLength());
-        foreach (var m in mergesJson.EnumerateArray())
+        Expect(ref reader, JsonTokenType.StartObject);
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            if (m.ValueKind == JsonValueKind.Array) merges.Add((m[0].GetString()!, m[1].GetString()!));
-            else
+            var name = reader.GetString()!;
+            reader.Read();
+            if (name != "model") { sections[name] = ParseValue(ref reader); continue; }
+            if (reader.TokenType != JsonTokenType.StartObject) throw new FormatException("'model' is not an object");
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                // Older files store "left right" strings.
-                var s = m.GetString()!;
-                var space = s.IndexOf(' ', 1);
-                if (space < 0) throw new FormatException($"merge '{s}' has no separator");
-                merges.Add((s[..space], s[(space + 1)..]));
+                var key = reader.GetString()!;
+                reader.Read();
+                if (key == "vocab")
+                {
+                    vocab = ReadVocab(ref reader);
+                    index = new VocabIndex(vocab);
+                }
+                else if (key == "merges")
+                {
+                    if (index != null) ReadMerges(ref reader, index, merges, path);
+                    else pendingMerges = ReadMergeStrings(ref reader);
+                }
+                else modelProps[key] = ParseValue(ref reader);
             }
         }
+        if (vocab == null || index == null) throw new KeyNotFoundException("model.vocab is missing");
+        if (pendingMerges != null)
+                foreach (var (l, r) in pendingMerges) merges.Add(Resolve(index, l, r, l + r, merges.Count, path));
+
+        var type = modelProps.TryGetValue("type", out var t) ? t.GetString() : "BPE";
+        if (type != "BPE") throw Unsupported(path, $"model type '{type}' (only BPE)");
+        foreach (var key in new[] { "continuing_subword_prefix", "end_of_word_suffix" })
+            if (modelProps.TryGetValue(key, out var v) && v.ValueKind == JsonValueKind.String && v.GetString()!.Length > 0)
+                throw Unsupported(path, $"BPE {key}");
+        if (modelProps.TryGetValue("dropout", out var dropout) && dropout.ValueKind == JsonValueKind.Number && dropout.GetDouble() > 0)
+            throw Unsupported(path, "BPE dropout");
 
         var added = new List<AddedToken>();
-        if (root.TryGetProperty("added_tokens", out var addedJson) && addedJson.ValueKind == JsonValueKind.Array)
+        if (sections.TryGetValue("added_tokens", out var addedJson) && addedJson.ValueKind == JsonValueKind.Array)
             foreach (var a in addedJson.EnumerateArray())
                 added.Add(new AddedToken(a.GetProperty("id").GetInt32(), a.GetProperty("content").GetString()!,
                     Bool(a, "special"), Bool(a, "normalized"), Bool(a, "lstrip"), Bool(a, "rstrip"), Bool(a, "single_word")));
 
-        var (prefix, suffix) = ParseTemplate(root, path);
+        var (prefix, suffix) = ParseTemplate(Section(sections, "post_processor"), path);
         return new HfTokenizerDefinition
         {
             Vocab = vocab,
             Merges = merges,
             AddedTokens = added,
-            UnkToken = model.TryGetProperty("unk_token", out var unk) && unk.ValueKind == JsonValueKind.String ? unk.GetString() : null,
-            FuseUnk = Bool(model, "fuse_unk"),
-            ByteFallback = Bool(model, "byte_fallback"),
-            IgnoreMerges = Bool(model, "ignore_merges"),
-            Normalizer = ParseNormalizer(root.GetProperty("normalizer"), path),
-            PreTokenizer = ParsePreTokenizer(root.GetProperty("pre_tokenizer"), path),
-            Decoder = ParseDecoder(root.GetProperty("decoder"), path),
+            UnkToken = modelProps.TryGetValue("unk_token", out var unk) && unk.ValueKind == JsonValueKind.String ? unk.GetString() : null,
+            FuseUnk = Bool(modelProps, "fuse_unk"),
+            ByteFallback = Bool(modelProps, "byte_fallback"),
+            IgnoreMerges = Bool(modelProps, "ignore_merges"),
+            Normalizer = ParseNormalizer(Section(sections, "normalizer"), path),
+            PreTokenizer = ParsePreTokenizer(Section(sections, "pre_tokenizer"), path),
+            Decoder = ParseDecoder(Section(sections, "decoder"), path),
             TemplatePrefix = prefix,
             TemplateSuffix = suffix,
         };
     }
 
+    static readonly JsonElement Null = JsonDocument.Parse("null").RootElement.Clone();
+
+    static JsonElement Section(Dictionary<string, JsonElement> sections, string name) => sections.TryGetValue(name, out var e) ? e : Null;
+
+    static JsonElement ParseValue(ref Utf8JsonReader reader)
+    {
+        using var doc = JsonDocument.ParseValue(ref reader);
+        return doc.RootElement.Clone();
+    }
+
+    static void Expect(ref Utf8JsonReader reader, JsonTokenType type)
+    {
+        if (!reader.Read() || reader.TokenType != type) throw new FormatException($"expected {type} at byte {reader.TokenStartIndex}");
+    }
+
+    static Dictionary<string, int> ReadVocab(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject) throw new FormatException("model.vocab is not an object");
+        var vocab = new Dictionary<string, int>(300_000, StringComparer.Ordinal);
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var token = reader.GetString()!;
+            reader.Read();
+            vocab[token] = reader.GetInt32();
+        }
+        return vocab;
+    }
+
+    static void ReadMerges(ref Utf8JsonReader reader, VocabIndex index, List<(int, int, int)> merges, string path)
+    {
+        if (reader.TokenType != JsonTokenType.StartArray) throw new FormatException("model.merges is not an array");
+        var buffer = new char[256];
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            if (reader.TokenType == JsonTokenType.StartArray)
+            {
+                reader.Read();
+                var l = Copy(ref reader, ref buffer, 0);
+                reader.Read();
+                var r = Copy(ref reader, ref buffer, l);
+                Expect(ref reader, JsonTokenType.EndArray);
+                // left and right were copied side by side, so buffer[0..l+r] is the merged token.
+                merges.Add(Resolve(index, buffer.AsSpan(0, l), buffer.AsSpan(l, r), buffer.AsSpan(0, l + r), merges.Count, path));
+            }
+            else
+            {
+                // Older files store "left right" strings.
+                var n = Copy(ref reader, ref buffer, 0);
+                var space = buffer.AsSpan(1, Math.Max(0, n - 1)).IndexOf(' ') + 1;
+                if (space <= 0) throw new FormatException($"merge #{merges.Count} has no separator");
+                var whole = buffer.AsSpan(0, n).ToString();
+                merges.Add(Resolve(index, whole.AsSpan(0, space), whole.AsSpan(space + 1), string.Concat(whole.AsSpan(0, space), whole.AsSpan(space + 1)), merges.Count, path));
+            }
+        }
+    }
+
+    static List<(string, string)> ReadMergeStrings(ref Utf8JsonReader reader)
+    {
+        var list = new List<(string, string)>();
+        using var doc = JsonDocument.ParseValue(ref reader);
+        foreach (var m in doc.RootElement.EnumerateArray())
+        {
+            if (m.ValueKind == JsonValueKind.Array) { list.Add((m[0].GetString()!, m[1].GetString()!)); continue; }
+            var s = m.GetString()!;
+            var space = s.IndexOf(' ', 1);
+            if (space < 0) throw new FormatException($"merge '{s}' has no separator");
+            list.Add((s[..space], s[(space + 1)..]));
+        }
+        return list;
+    }
+
+    /// <summary>Copies the current JSON string into buffer at offset (growing it); returns its length in chars.</summary>
+    static int Copy(ref Utf8JsonReader reader, ref char[] buffer, int offset)
+    {
+        if (reader.TokenType != JsonTokenType.String) throw new FormatException($"expected a string at byte {reader.TokenStartIndex}");
+        var max = reader.HasValueSequence ? (int)reader.ValueSequence.Length : reader.ValueSpan.Length;
+        if (buffer.Length < offset + 2 * max) Array.Resize(ref buffer, (offset + 2 * max) * 2);
+        return reader.CopyString(buffer.AsSpan(offset));
+    }
+
+    /// <summary>Ids of a merge's parts and of their concatenation.</summary>
+    static (int, int, int) Resolve(VocabIndex index, ReadOnlySpan<char> l, ReadOnlySpan<char> r, ReadOnlySpan<char> joined, int rank, string path)
+    {
+        int li = index.Find(l), ri = index.Find(r), ni = index.Find(joined);
+        if (li < 0 || ri < 0 || ni < 0)
+            throw new MedGemmaException(MedGemmaErrorKind.InvalidData, "InvalidTokenizerJson",
+                $"{path}: merge #{rank} ('{l}', '{r}') uses a token that is not in the vocabulary", path);
+        return (li, ri, ni);
+    }
+
     static bool Bool(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.True;
+
+    static bool Bool(Dictionary<string, JsonElement> props, string name) => props.TryGetValue(name, out var v) && v.ValueKind == JsonValueKind.True;
 
     static List<NormalizerStep> ParseNormalizer(JsonElement n, string path)
     {
@@ -166,11 +279,11 @@ internal sealed class HfTokenizerDefinition
         return steps;
     }
 
-    static (List<string>, List<string>) ParseTemplate(JsonElement root, string path)
+    static (List<string>, List<string>) ParseTemplate(JsonElement pp, string path)
     {
         var prefix = new List<string>();
         var suffix = new List<string>();
-        if (!root.TryGetProperty("post_processor", out var pp) || pp.ValueKind == JsonValueKind.Null) return (prefix, suffix);
+        if (pp.ValueKind == JsonValueKind.Null) return (prefix, suffix);
         var type = pp.GetProperty("type").GetString();
         if (type != "TemplateProcessing") throw Unsupported(path, $"post_processor '{type}'");
         var seenSequence = false;

@@ -16,14 +16,15 @@ public class CheckpointLoaderTests
     }
 
     [Theory]
-    [InlineData("model.safetensors")]
-    [InlineData("model.published-layout.safetensors")]
-    [InlineData("model.v5-layout.safetensors")]
-    public void LoadsEachLayoutStrictlyWithExactValues(string file)
+    [InlineData("model.safetensors", false)]
+    [InlineData("model.published-layout.safetensors", false)]
+    [InlineData("model.v5-layout.safetensors", false)]
+    [InlineData("model.published-layout.safetensors", true)]
+    public void LoadsEachLayoutStrictlyWithExactValues(string file, bool staged)
     {
         using var model = TreeFor(Tiny("model.v5-layout.safetensors"), ScalarType.Float32);
         var seen = new List<LoadProgress>();
-        var report = CheckpointLoader.Load(model, Tiny(file), CPU, ScalarType.Float32, new SyncProgress<LoadProgress>(seen.Add));
+        var report = CheckpointLoader.Load(model, Tiny(file), CPU, ScalarType.Float32, new SyncProgress<LoadProgress>(seen.Add), default, staged);
         var raws = RawSafeTensors.ReadAll(Tiny(file)).ToDictionary(r => KeyLayout.ToModuleKey(r.Name));
         var sd = model.state_dict();
         Assert.Equal(raws.Count, report.Tensors);
@@ -42,19 +43,22 @@ public class CheckpointLoaderTests
         using var model = TreeFor(Tiny("model.v5-layout.safetensors"), ScalarType.Float32);
         var report = CheckpointLoader.Load(model, tmp.Path, CPU, ScalarType.Float32);
         Assert.Equal(new[] { tmp.File(CheckpointFiles.SingleFileName) }, report.Files);
+        Assert.Equal(model.state_dict().Count, report.Tensors);
     }
 
     [Theory]
-    [InlineData(ScalarType.BFloat16)]
-    [InlineData(ScalarType.Float32)]
-    [InlineData(ScalarType.Float16)]
-    public void LoadsTheShardedBf16SnapshotIntoEachDType(ScalarType dtype)
+    [InlineData(ScalarType.BFloat16, false)]
+    [InlineData(ScalarType.Float32, false)]
+    [InlineData(ScalarType.Float16, false)]
+    [InlineData(ScalarType.BFloat16, true)]
+    [InlineData(ScalarType.Float32, true)]
+    public void LoadsTheShardedBf16SnapshotIntoEachDType(ScalarType dtype, bool staged)
     {
         var folder = Fixtures.Folder("tiny-medgemma-snapshot");
         var resolved = CheckpointFiles.Resolve(folder);
         var raws = resolved.Files.SelectMany(RawSafeTensors.ReadAll).ToDictionary(r => KeyLayout.ToModuleKey(r.Name));
         using var model = ParamTree.Build(raws.Select(kv => (kv.Key, kv.Value.Shape)), dtype);
-        CheckpointLoader.Load(model, folder, CPU, dtype);
+        CheckpointLoader.Load(model, folder, CPU, dtype, null, default, staged);
         foreach (var (key, t) in model.state_dict())
         {
             using var expected = tensor(RawSafeTensors.Bf16ToFloat(raws[key].Bytes)).reshape(raws[key].Shape).to(dtype);

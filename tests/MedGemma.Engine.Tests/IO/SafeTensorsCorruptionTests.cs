@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using MedGemma.Engine.IO;
 using static TorchSharp.torch;
@@ -93,10 +92,10 @@ public class SafeTensorsCorruptionTests
         }, ScalarType.Float32);
 
         var rng = new Random(int.TryParse(Environment.GetEnvironmentVariable("MEDGEMMA_FUZZ_SEED"), out int seed) ? seed : 20261128);
-        var clock = Stopwatch.StartNew();
         int cases = 0, rejected = 0;
         var path = tmp.File("fuzz.safetensors");
-        while (cases < 600 && clock.Elapsed < TimeSpan.FromSeconds(4))
+        // A fixed count (not a time budget) so the test does the same work on a loaded CI machine.
+        while (cases < 300)
         {
             var bytes = Mutate(good, headerEnd, rng);
             File.WriteAllBytes(path, bytes);
@@ -119,7 +118,6 @@ public class SafeTensorsCorruptionTests
             }
             cases++;
         }
-        Assert.True(cases >= 100, $"only {cases} cases ran");
         Assert.True(rejected > cases / 2, $"{rejected} of {cases} rejected");
     }
 

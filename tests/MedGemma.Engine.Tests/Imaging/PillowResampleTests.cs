@@ -84,16 +84,17 @@ public class PillowResampleTests(ITestOutputHelper output)
         pre.Preprocess(img); // warm-up (JIT, thread pool)
         var times = new List<double>();
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
-        for (var i = 0; i < 5; i++)
+        for (var i = 0; i < 3; i++)
         {
             var sw = Stopwatch.StartNew();
             pre.Preprocess(img);
             times.Add(sw.Elapsed.TotalMilliseconds);
         }
-        var cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / 5;
+        var cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / 3;
         times.Sort();
-        output.WriteLine($"2000x3000 -> 896x896 preprocess: median {times[2]:F1} ms wall, best {times[0]:F1} ms, {cpuMs:F1} ms CPU per image (process, all threads) on {Environment.ProcessorCount} cores");
-        // Generous bound for a loaded shared CI machine; typical numbers are reported in the issue notes.
-        Assert.True(times[2] < 1500, $"median {times[2]} ms");
+        output.WriteLine($"2000x3000 -> 896x896 preprocess: median {times[1]:F1} ms wall, best {times[0]:F1} ms, {cpuMs:F1} ms CPU per image (process, all threads) on {Environment.ProcessorCount} cores");
+        // CPU time, not wall time, so a loaded machine does not fail it; generous for a Debug build.
+        // Release numbers (bench/ImagingBench) are in the issue notes.
+        Assert.True(cpuMs < 2000, $"{cpuMs} ms CPU per image");
     }
 }

@@ -235,6 +235,32 @@ public class CaptionServerApiTests
         Assert.Contains("x.dcm", Json(bad).GetProperty("error").GetProperty("message").GetString());
     }
 
+    [Theory]
+    [InlineData("io", 500, "BackendFailed")]
+    [InlineData("oom", 503, "OutOfMemory")]
+    [InlineData("adapter", 400, "AdapterNotFound")]
+    public async Task AFailureOfTheWholeBatchIsAJsonErrorNotAnEmptyResponse(string kind, int status, string errorId)
+    {
+        var backend = new FakeCaptionBackend
+        {
+            Throw = kind switch
+            {
+                // An IOException from the model must not be mistaken for the client hanging up.
+                "io" => new FileNotFoundException("libsomething.so not found"),
+                "oom" => new MedGemmaException(MedGemmaErrorKind.ResourceUnavailable, "OutOfMemory", "CUDA out of memory"),
+                _ => new MedGemmaException(MedGemmaErrorKind.NotFound, "AdapterNotFound", "no adapter x", "x"),
+            },
+        };
+        using var server = Start(backend);
+        using var client = Client(server);
+        var response = await client.PostAsync("api/caption", Form([("a.png", Png(2, 2, 0, 0, 0))]));
+        Assert.Equal(status, (int)response.StatusCode);
+        Assert.Equal(errorId, Json(response).GetProperty("error").GetProperty("id").GetString());
+        // The server stays usable.
+        backend.Throw = null;
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("api/caption", Form([("a.png", Png(2, 2, 0, 0, 0))]))).StatusCode);
+    }
+
     [Fact]
     public async Task StatusListsAdaptersWindowsAndLimits()
     {

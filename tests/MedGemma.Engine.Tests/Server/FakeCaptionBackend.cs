@@ -20,6 +20,8 @@ sealed class FakeCaptionBackend : ICaptionBackend, IDisposable
     public ManualResetEventSlim? Gate;
     public CaptionSettings? LastSettings;
     public string? LastWindow;
+    /// <summary>When set, Caption throws it (a failure of the whole batch).</summary>
+    public Exception? Throw;
 
     public IReadOnlyList<CaptionResult> Caption(IReadOnlyList<CaptionInput> images, CaptionSettings settings, CancellationToken cancellationToken)
     {
@@ -29,6 +31,7 @@ sealed class FakeCaptionBackend : ICaptionBackend, IDisposable
         try
         {
             Gate?.Wait(cancellationToken);
+            if (Throw is not null) throw Throw;
             LastSettings = settings;
             LastWindow = images.FirstOrDefault()?.Window;
             return images.Select(i =>

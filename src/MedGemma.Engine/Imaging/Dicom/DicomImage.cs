@@ -11,7 +11,7 @@ namespace MedGemma.Engine.Imaging.Dicom;
 public sealed class DicomImage
 {
     readonly DicomReadOptions _options;
-    List<byte[]>? _frameFragments; // encapsulated: compressed bytes per frame, built on first use
+    List<byte[]>? _frameFragments; // encapsulated: compressed bytes per frame, built on first use (a race only builds it twice)
 
     public string Source { get; }
     public DicomDataset Dataset { get; }
@@ -106,8 +106,8 @@ public sealed class DicomImage
                 throw DicomReader.Invalid(Source, "NotEncapsulated", $"uses {TransferSyntax} but its pixel data is not encapsulated");
             return new ReadOnlyMemory<byte>(Dataset.Buffer, e.Offset + frameIndex * NativeFrameBytes, NativeFrameBytes);
         }
-        _frameFragments ??= EncapsulatedFrames.Split(Dataset.Buffer, e.Fragments, NumberOfFrames, TransferSyntax.Encoding, Source);
-        return _frameFragments[frameIndex];
+        var frames = _frameFragments ??= EncapsulatedFrames.Split(Dataset.Buffer, e.Fragments, NumberOfFrames, TransferSyntax.Encoding, Source);
+        return frames[frameIndex];
     }
 
     /// <summary>Decodes one frame to stored values. Throws NotSupported for transfer syntaxes without a decoder here.</summary>

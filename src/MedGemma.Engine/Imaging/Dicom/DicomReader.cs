@@ -171,9 +171,15 @@ public static class DicomReader
                     store?.TryAdd(tag, new DicomElement(tag, vr, start, 0, fragments));
                     return;
                 }
-                if (vr is null or "SQ" or "UN")
+                if (vr is null or "SQ")
                 {
                     SkipSequence(ref pos, end, undefinedLength: true, depth + 1, tag);
+                    return;
+                }
+                if (vr == "UN")
+                {
+                    // PS3.5 6.2.2: UN of undefined length holds a sequence encoded in implicit VR little endian.
+                    new Parser(buf, source, options, explicitVr: false, bigEndian: false).SkipSequence(ref pos, end, undefinedLength: true, depth + 1, tag);
                     return;
                 }
                 throw Invalid(source, "BadLength", $"element {tag} (VR {vr}) at byte {start} has undefined length, allowed only for sequences and pixel data");
@@ -213,7 +219,7 @@ public static class DicomReader
             }
         }
 
-        void SkipSequence(ref int pos, int end, bool undefinedLength, int depth, DicomTag tag)
+        public void SkipSequence(ref int pos, int end, bool undefinedLength, int depth, DicomTag tag)
         {
             if (depth > options.MaxSequenceDepth)
                 throw Invalid(source, "SequenceTooDeep", $"sequence {tag} is nested deeper than {options.MaxSequenceDepth} levels");

@@ -36,12 +36,16 @@ public static class DicomWindowing
     public static byte Sigmoid(double x, DicomWindow w) =>
         ToByte(255 / (1 + Math.Exp(-4 * (x - w.Center) / Math.Max(w.Width, 1e-9))));
 
-    /// <summary>One channel of the MedGemma CT recipe: clip to [low, high], scale to 0..255, truncate
-    /// (the notebook's <c>np.clip</c>, <c>/ (high - low) * 255</c>, <c>astype(uint8)</c>).</summary>
+    /// <summary>One channel of the MedGemma CT recipe as Google's CT notebook computes it: clip to [low, high],
+    /// then in float32 subtract low, divide by (high - low), multiply by 255, and round half to even
+    /// (<c>np.round(...).astype(np.uint8)</c>).</summary>
     public static byte HounsfieldClip(double hu, double low, double high)
     {
-        double v = Math.Clamp(hu, low, high);
-        return (byte)Math.Clamp((int)((v - low) / (high - low) * 255.0), 0, 255);
+        float v = (float)Math.Clamp(hu, low, high);
+        v -= (float)low;
+        v /= (float)(high - low);
+        v *= 255f;
+        return (byte)Math.Clamp(Math.Round(v, MidpointRounding.ToEven), 0, 255);
     }
 
     static byte ToByte(double y) => (byte)Math.Clamp((int)Math.Round(y, MidpointRounding.AwayFromZero), 0, 255);

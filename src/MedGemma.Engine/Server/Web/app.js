@@ -91,7 +91,7 @@
     else if (item.error) { p.className = 'error'; p.textContent = item.error; }
     else if (item.caption !== null) { p.className = 'caption'; p.textContent = item.caption; }
     if (p.className) result.appendChild(p);
-    li.querySelector('.time').textContent = item.seconds !== null ? item.seconds.toFixed(2) + ' s' : '';
+    li.querySelector('.time').textContent = item.caption !== null && item.seconds !== null ? item.seconds.toFixed(2) + ' s' : '';
     li.querySelector('.copy').hidden = item.caption === null;
   }
 
@@ -111,13 +111,15 @@
       form.append('image', item.file, item.file.name);
       form.append('window', $('window').value);
       try { url = URL.createObjectURL(await api('/api/preview', { method: 'POST', body: form })); }
-      catch (e) { thumb.textContent = 'No preview: ' + e.message; return; }
+      catch (e) { thumb.textContent = 'No preview: ' + e.message; thumb.classList.add('none'); return; }
     }
     item.previewUrl = url;
     const img = document.createElement('img');
     img.alt = item.file.name;
+    img.addEventListener('error', () => { thumb.textContent = 'No preview'; thumb.classList.add('none'); });
     img.src = url;
     thumb.textContent = '';
+    thumb.classList.remove('none');
     thumb.appendChild(img);
   }
 

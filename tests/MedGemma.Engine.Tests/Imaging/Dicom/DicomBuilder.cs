@@ -9,7 +9,15 @@ public sealed class DicomBuilder
     readonly MemoryStream _body = new();
     readonly string _transferSyntax;
 
-    public DicomBuilder(string transferSyntax = "1.2.840.10008.1.2.1") => _transferSyntax = transferSyntax;
+    readonly bool _bigEndian;
+
+    /// <param name="transferSyntax">Written into the meta group.</param>
+    /// <param name="bigEndian">Encode the data set as explicit VR big endian (use with 1.2.840.10008.1.2.2).</param>
+    public DicomBuilder(string transferSyntax = "1.2.840.10008.1.2.1", bool bigEndian = false)
+    {
+        _transferSyntax = transferSyntax;
+        _bigEndian = bigEndian;
+    }
 
     static readonly HashSet<string> LongVrs = ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"];
 
@@ -17,7 +25,12 @@ public sealed class DicomBuilder
     public DicomBuilder Add(ushort group, ushort element, string vr, byte[] value)
     {
         if (value.Length % 2 == 1) value = [.. value, vr is "UI" or "OB" ? (byte)0 : (byte)' '];
-        Header(_body, group, element, vr, (uint)value.Length);
+        if (_bigEndian && vr is "US" or "OW" or "SS")
+        {
+            value = (byte[])value.Clone();
+            for (int i = 0; i + 1 < value.Length; i += 2) (value[i], value[i + 1]) = (value[i + 1], value[i]);
+        }
+        Header(_body, group, element, vr, (uint)value.Length, _bigEndian);
         _body.Write(value);
         return this;
     }
@@ -51,29 +64,34 @@ public sealed class DicomBuilder
         return b;
     }
 
-    static void Header(Stream s, ushort group, ushort element, string vr, uint length)
+    static void Header(Stream s, ushort group, ushort element, string vr, uint length, bool bigEndian = false)
     {
         Span<byte> h = stackalloc byte[12];
-        BinaryPrimitives.WriteUInt16LittleEndian(h, group);
-        BinaryPrimitives.WriteUInt16LittleEndian(h[2..], element);
+        W16(h, group, bigEndian);
+        W16(h[2..], element, bigEndian);
         h[4] = (byte)vr[0]; h[5] = (byte)vr[1];
         if (LongVrs.Contains(vr))
         {
             h[6] = h[7] = 0;
-            BinaryPrimitives.WriteUInt32LittleEndian(h[8..], length);
+            if (bigEndian) BinaryPrimitives.WriteUInt32BigEndian(h[8..], length); else BinaryPrimitives.WriteUInt32LittleEndian(h[8..], length);
             s.Write(h);
         }
         else
         {
-            BinaryPrimitives.WriteUInt16LittleEndian(h[6..], (ushort)length);
+            W16(h[6..], (ushort)length, bigEndian);
             s.Write(h[..8]);
         }
     }
 
-    /// <summary>A monochrome image: the pixel module with the given values and 16-bit (or 8-bit) native pixel data.</summary>
-    public static DicomBuilder Monochrome(int rows, int cols, int[] stored, int bits = 16, bool signed = false, string photometric = "MONOCHROME2", string modality = "CT")
+    static void W16(Span<byte> b, ushort v, bool bigEndian)
     {
-        var b = new DicomBuilder()
+        if (bigEndian) BinaryPrimitives.WriteUInt16BigEndian(b, v); else BinaryPrimitives.WriteUInt16LittleEndian(b, v);
+    }
+
+    /// <summary>A monochrome image: the pixel module with the given values and 16-bit (or 8-bit) native pixel data.</summary>
+    public static DicomBuilder Monochrome(int rows, int cols, int[] stored, int bits = 16, bool signed = false, string photometric = "MONOCHROME2", string modality = "CT", bool bigEndian = false)
+    {
+        var b = new DicomBuilder(bigEndian ? "1.2.840.10008.1.2.2" : "1.2.840.10008.1.2.1", bigEndian)
             .Text(0x0008, 0x0060, "CS", modality)
             .US(0x0028, 0x0002, 1)
             .Text(0x0028, 0x0004, "CS", photometric)

@@ -42,6 +42,25 @@ public sealed class DicomMalformedTests : IDisposable
     }
 
     [Fact]
+    public void Valid_sequences_are_skipped_including_un_in_implicit_vr()
+    {
+        byte[] implicitElement = [0x08, 0x00, 0x60, 0x00, 0x02, 0x00, 0x00, 0x00, (byte)'M', (byte)'R'];
+        var b = DicomBuilder.Monochrome(4, 4, Enumerable.Range(0, 16).ToArray())
+            // explicit SQ, undefined length, one undefined-length item holding an explicit element
+            .Raw(DicomBuilder.ElementHeader(0x0008, 0x1140, "SQ", 0xFFFFFFFF)).Raw(DicomBuilder.ItemTag(0xE000, 0xFFFFFFFF))
+            .Raw(DicomBuilder.ElementHeader(0x0008, 0x1150, "UI", 4)).Raw("1.2\0"u8.ToArray())
+            .Raw(DicomBuilder.ItemTag(0xE00D, 0)).Raw(DicomBuilder.ItemTag(0xE0DD, 0))
+            // UN, undefined length: its items are implicit VR little endian
+            .Raw(DicomBuilder.ElementHeader(0x0009, 0x1010, "UN", 0xFFFFFFFF)).Raw(DicomBuilder.ItemTag(0xE000, (uint)implicitElement.Length))
+            .Raw(implicitElement).Raw(DicomBuilder.ItemTag(0xE0DD, 0))
+            .Text(0x0018, 0x0015, "CS", "HAND");
+        var image = DicomReader.Read(Write("seq.dcm", b.ToArray()));
+        Assert.Equal("HAND", image.Metadata["Dicom.BodyPartExamined"]);
+        Assert.Equal("CT", image.Modality); // the MR inside the sequence is not a top-level value
+        Assert.Equal(Enumerable.Range(0, 16), image.DecodeFrame(0).Samples);
+    }
+
+    [Fact]
     public void Not_dicom_and_missing_file()
     {
         Assert.Equal("DicomNotDicom", Fails(Write("plain.txt", "hello"u8.ToArray())).ErrorId);
@@ -56,8 +75,8 @@ public sealed class DicomMalformedTests : IDisposable
     {
         var bytes = File.ReadAllBytes(DicomSamples.Path("pydicom_CR1_6154"));
         var path = Path.Combine(_dir, "cut.dcm");
-        // Every cut inside the header and a spread of cuts inside the pixel data.
-        for (int cut = 0; cut < bytes.Length - 1; cut += cut < 1800 ? 1 : 37)
+        // Every cut inside the file meta group, then every 7th byte through the data set and pixel data.
+        for (int cut = 0; cut < bytes.Length - 1; cut += cut < 400 ? 1 : 7)
         {
             File.WriteAllBytes(path, bytes[..cut]);
             var e = Fails(path);

@@ -39,10 +39,12 @@ public sealed class DicomRenderTests : IDisposable
         Assert.Equal(expected, DicomWindowing.LinearExact(x, new DicomWindow(c, w)));
 
     [Theory]
-    [InlineData(0, -1024, 1024, 127)]   // 1024 / 2048 * 255 = 127.5, truncated
+    [InlineData(0, -1024, 1024, 128)]   // 1024 / 2048 * 255 = 127.5, rounded half to even (np.round)
+    [InlineData(-2, -1024, 1024, 127)]  // 1022 / 2048 * 255 = 127.25
     [InlineData(0, -135, 215, 98)]      // 135 / 350 * 255 = 98.36
     [InlineData(0, 0, 80, 0)]
     [InlineData(60, 0, 80, 191)]        // 60 / 80 * 255 = 191.25
+    [InlineData(2, 0, 80, 6)]           // 2 / 80 * 255 = 6.375
     [InlineData(-2000, -1024, 1024, 0)]
     [InlineData(3000, 0, 80, 255)]
     public void Hounsfield_clip(double hu, double low, double high, int expected) =>
@@ -54,8 +56,8 @@ public sealed class DicomRenderTests : IDisposable
         // Stored 1024 and 1084 with intercept -1024 are HU 0 and 60.
         var b = DicomBuilder.Monochrome(1, 2, [1024, 1084]).Text(0x0028, 0x1052, "DS", "-1024").Text(0x0028, 0x1053, "DS", "1");
         var rgb = DicomRenderer.ToRgb(DicomReader.Read(Write(b)), 0, new DicomRenderOptions { CtHounsfieldRgb = true });
-        // HU 0: 1024/2048*255 = 127.5, 135/350*255 = 98.4, 0. HU 60: 1084/2048*255 = 134.97, 195/350*255 = 142.07, 60/80*255 = 191.25.
-        Assert.Equal(new byte[] { 127, 98, 0, 134, 142, 191 }, rgb.Pixels);
+        // HU 0: 1024/2048*255 = 127.5 (-> 128, half to even), 135/350*255 = 98.4, 0. HU 60: 1084/2048*255 = 134.97, 195/350*255 = 142.07, 60/80*255 = 191.25.
+        Assert.Equal(new byte[] { 128, 98, 0, 135, 142, 191 }, rgb.Pixels);
     }
 
     [Fact]
@@ -77,6 +79,34 @@ public sealed class DicomRenderTests : IDisposable
         var signed = DicomBuilder.Monochrome(2, 2, [-100 & 0xFFFF, 0, 100, 200], signed: true);
         var frame = DicomReader.Read(Write(signed)).DecodeFrame(0);
         Assert.Equal(new[] { -100, 0, 100, 200 }, frame.Samples);
+    }
+
+    [Fact]
+    public void Big_endian_16_bit_and_bits_stored_below_high_bit()
+    {
+        var be = DicomBuilder.Monochrome(1, 3, [1, 0x1234, 0xFFFF], bigEndian: true);
+        Assert.Equal(new[] { 1, 0x1234, 0xFFFF }, DicomReader.Read(Write(be)).DecodeFrame(0).Samples);
+
+        // 12 bits stored in 16, high bit 11: the top nibble is overlay/garbage and must be masked off; signed 12-bit -1 = 0xFFF.
+        var b = new DicomBuilder().US(0x0028, 0x0010, 1).US(0x0028, 0x0011, 2).US(0x0028, 0x0100, 16).US(0x0028, 0x0101, 12)
+            .US(0x0028, 0x0102, 11).US(0x0028, 0x0103, 1).Text(0x0028, 0x0004, "CS", "MONOCHROME2")
+            .Add(0x7FE0, 0x0010, "OW", DicomBuilder.PixelData16([0xFFFF, 0xA7FF]));
+        Assert.Equal(new[] { -1, 2047 }, DicomReader.Read(Write(b)).DecodeFrame(0).Samples);
+    }
+
+    [Fact]
+    public void Rgb_planar_and_ybr_full()
+    {
+        // 2 pixels colour-by-plane: R plane (10, 20), G plane (30, 40), B plane (50, 60).
+        var planar = new DicomBuilder().US(0x0028, 0x0002, 3).US(0x0028, 0x0006, 1).US(0x0028, 0x0010, 1).US(0x0028, 0x0011, 2)
+            .US(0x0028, 0x0100, 8).Text(0x0028, 0x0004, "CS", "RGB").Add(0x7FE0, 0x0010, "OB", [10, 20, 30, 40, 50, 60]);
+        Assert.Equal(new byte[] { 10, 30, 50, 20, 40, 60 }, DicomRenderer.ToRgb(DicomReader.Read(Write(planar))).Pixels);
+
+        // YBR_FULL: (128,128,128) is mid grey; (76,85,255): R = 76 + 1.402*127 = 254.05, G = 76 + 0.344136*43 - 0.714136*127 = 0.10,
+        // B = 76 - 1.772*43 = -0.20 -> (254, 0, 0).
+        var ybr = new DicomBuilder().US(0x0028, 0x0002, 3).US(0x0028, 0x0010, 1).US(0x0028, 0x0011, 2)
+            .US(0x0028, 0x0100, 8).Text(0x0028, 0x0004, "CS", "YBR_FULL").Add(0x7FE0, 0x0010, "OB", [128, 128, 128, 76, 85, 255]);
+        Assert.Equal(new byte[] { 128, 128, 128, 254, 0, 0 }, DicomRenderer.ToRgb(DicomReader.Read(Write(ybr))).Pixels);
     }
 
     static byte[] Gray(byte[] rgb) => Enumerable.Range(0, rgb.Length / 3).Select(i => rgb[3 * i]).ToArray();

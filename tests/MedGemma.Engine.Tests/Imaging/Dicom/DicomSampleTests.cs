@@ -87,6 +87,18 @@ public class DicomSampleTests
         Assert.Equal(path, rgb.Source);
     }
 
+    /// <summary>jpeg-lossless-decoder-js's predictor set (selection values 1-7, 16-bit) and a multi-frame 8-bit file.</summary>
+    [Theory]
+    [InlineData("jld_jpeg_lossless_sel1.dcm")]
+    [InlineData("jld_jpeg_lossless_sel3.dcm")]
+    [InlineData("jld_jpeg_lossless_sel4.dcm")]
+    [InlineData("jld_jpeg_lossless_sel5.dcm")]
+    [InlineData("jld_jpeg_lossless_sel6.dcm")]
+    [InlineData("jld_jpeg_lossless_sel7.dcm")]
+    [InlineData("jld_jpeg_lossless_sel1-8bit.dcm")]
+    public void Lossless_predictors_match_dcmtk_exactly(string name) =>
+        DecodesLikeDcmtkOrFailsClearly(name, DicomReader.Read(DicomSamples.Path(name)).TransferSyntax.Uid, null, Exact);
+
     static int[] Expand422(int[] packed)
     {
         int pixels = packed.Length / 2;

@@ -46,7 +46,29 @@ public static class DicomSamples
         ["US-PAL-8-10x-echo.dcm"] = new(Octave, OctaveData + "US-PAL-8-10x-echo.dcm", true),
     };
 
-    public static IEnumerable<string> Names => Sources.Keys;
+    /// <summary>The rest of jpeg-lossless-decoder-js's test set: one file per lossless predictor (1-7)
+    /// and a 12-frame 8-bit one. Not in SHA256SUMS, so their checksums are pinned here.</summary>
+    static readonly Dictionary<string, string> ExtraSums = new()
+    {
+        ["jld_jpeg_lossless_sel1.dcm"] = "322f3dc6f31d8a7141e28b1bc452a9051487eb207703f2483f0575831405f35c",
+        ["jld_jpeg_lossless_sel3.dcm"] = "f68c802fbf8aa1bd4ca9ce816ed5cf2c4be76daf4cc96280a9c2836bffa6d04c",
+        ["jld_jpeg_lossless_sel4.dcm"] = "998c8451b872a051b9eddd1c42e7d81c06b1cfc81affc5448a9b60d674ed3602",
+        ["jld_jpeg_lossless_sel5.dcm"] = "625faec847d3b44c1d1d47165f7e8e95e8196e23e368ed4ff25ad47f7045dce1",
+        ["jld_jpeg_lossless_sel6.dcm"] = "f449c0958d76145adea1ac75dbc973c40db8baaf4fc40f04bb09c32df2572b6e",
+        ["jld_jpeg_lossless_sel7.dcm"] = "5c66ace27489e669d5d87258f61d3e9a951f699ef149933aa0d684ae4201ddd5",
+        ["jld_jpeg_lossless_sel1-8bit.dcm"] = "abba54b308ef8f606285b744572ab708b125f33acf726b58530879e0dc4edf42",
+    };
+
+    static DicomSamples()
+    {
+        foreach (var name in ExtraSums.Keys)
+            Sources[name] = new(Jld, "package/tests/data/" + name["jld_".Length..], false);
+    }
+
+    /// <summary>The 21 files of tests/fixtures/dicom.</summary>
+    public static IEnumerable<string> Names => Sources.Keys.Where(n => !ExtraSums.ContainsKey(n));
+
+    public static IEnumerable<string> ExtraNames => ExtraSums.Keys;
 
     static readonly Lazy<string> Folder = new(Fetch, LazyThreadSafetyMode.ExecutionAndPublication);
 
@@ -61,7 +83,8 @@ public static class DicomSamples
     static Dictionary<string, string> ExpectedSums() =>
         File.ReadAllLines(System.IO.Path.Combine(Fixtures.Root, "dicom", "SHA256SUMS"))
             .Where(l => l.Length > 66)
-            .ToDictionary(l => l[66..].Trim(), l => l[..64]);
+            .ToDictionary(l => l[66..].Trim(), l => l[..64])
+            .Concat(ExtraSums).ToDictionary();
 
     static string Sha256(string path)
     {

@@ -40,7 +40,7 @@ internal static class ImageSharpJpeg
             });
             return new DicomFrame(rgb.Width, rgb.Height, 3, s, "RGB");
         }
-        catch (Exception e) when (e is ImageFormatException or UnknownImageFormatException or InvalidImageContentException)
+        catch (Exception e) when (e is not MedGemmaException and not OutOfMemoryException and not OperationCanceledException)
         {
             throw new MedGemmaException(MedGemmaErrorKind.InvalidData, "DicomCorruptJpeg", $"{source}: a JPEG frame cannot be decoded: {e.Message}", source, e);
         }

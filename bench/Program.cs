@@ -1,0 +1,34 @@
+using MedGemma.Bench;
+using MedGemma.Bench.Workloads;
+
+// Benchmarks, not tests: each workload prints its numbers (record them in bench/RESULTS.md).
+//   dotnet run -c Release --project bench/MedGemma.Bench.csproj -- <workload> [--option value ...]
+//   dotnet run -c Release --project bench/MedGemma.Bench.csproj -- --cpu      (every workload that runs on a CPU)
+// To add a workload (caption, train, load...): implement IWorkload in Workloads/ and list it here.
+IWorkload[] workloads =
+[
+    new TokenizerWorkload(),
+];
+
+var options = BenchArgs.Parse(args);
+if (options.Has("help") || options.Positional.FirstOrDefault() is "help")
+{
+    Console.WriteLine("Workloads:");
+    foreach (var w in workloads) Console.WriteLine($"  {w.Name,-12} {w.Description}");
+    Console.WriteLine("Common options: --cpu (run every CPU workload), --repeat N");
+    return 0;
+}
+
+var selected = options.Positional.Count == 0
+    ? workloads.Where(w => !options.Has("cpu") || w.RunsOnCpu).ToList()
+    : options.Positional.Select(name => workloads.FirstOrDefault(w => w.Name == name)
+        ?? throw new ArgumentException($"Unknown workload '{name}'. Known: {string.Join(", ", workloads.Select(w => w.Name))}")).ToList();
+
+var exit = 0;
+foreach (var w in selected)
+{
+    Console.WriteLine($"== {w.Name}: {w.Description}");
+    Console.WriteLine($"   machine: {Environment.ProcessorCount} logical CPUs, {Environment.OSVersion}, .NET {Environment.Version}");
+    exit |= w.Run(options);
+}
+return exit;

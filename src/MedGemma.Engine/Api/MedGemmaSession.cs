@@ -1,0 +1,270 @@
+using System.Diagnostics;
+using MedGemma.Engine.Generation;
+using MedGemma.Engine.Imaging;
+using MedGemma.Engine.Lora;
+using MedGemma.Engine.Model;
+using MedGemma.Engine.Runtime;
+using MedGemma.Engine.Tokenization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MedGemma.Engine.Api;
+
+/// <summary>
+/// A model folder loaded once (weights, tokenizer, image processor) on one device, with its attached LoRA
+/// adapters: what the PowerShell cmdlets keep resident between pipelines. Its surface is plain .NET types so
+/// the cmdlet assembly never sees TorchSharp. One operation runs at a time; <see cref="Dispose"/> frees every tensor.
+/// </summary>
+public sealed partial class MedGemmaSession : IDisposable
+{
+    static int s_loads;
+
+    readonly object _gate = new();
+    readonly MedGemmaModel _model;
+    readonly PromptBuilder _prompts;
+    readonly ImagePreprocessor _images;
+    readonly Dictionary<string, AdapterInfo> _adapters = new(StringComparer.OrdinalIgnoreCase);
+    readonly List<string> _warnings = new();
+    LoraModel? _lora;
+    bool _disposed;
+
+    /// <summary>How many times any session has loaded weights in this process (a reload shows here).</summary>
+    public static int LoadCount => Volatile.Read(ref s_loads);
+
+    public Guid Id { get; } = Guid.NewGuid();
+    /// <summary>The model folder's name (e.g. "medgemma-4b-it").</summary>
+    public string Name { get; }
+    public string Path { get; }
+    public string Device { get; }
+    public string DType { get; }
+    public DateTime LoadedAt { get; }
+    public TimeSpan LoadTime { get; }
+    /// <summary>Bytes of weights at <see cref="DType"/> (the estimate checked before loading).</summary>
+    public long ParameterBytes { get; }
+    public int ImageSize { get; }
+    public int ImageTokens => _prompts.ImageSeqLength;
+    public bool IsDisposed => _disposed;
+    /// <summary>Things the user should know about this load (slow CPU bf16, dtype chosen for memory...).</summary>
+    public IReadOnlyList<string> Warnings => _warnings;
+
+    public IReadOnlyList<AdapterInfo> Adapters
+    {
+        get { lock (_gate) return _adapters.Values.ToList(); }
+    }
+
+    MedGemmaSession(string path, MedGemmaModel model, PromptBuilder prompts, ImagePreprocessor images, long parameterBytes, TimeSpan loadTime, List<string> warnings)
+    {
+        Path = path;
+        Name = System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(path));
+        _model = model;
+        _prompts = prompts;
+        _images = images;
+        Device = model.Device.ToString();
+        DType = TorchRuntime.DTypeName(model.DType);
+        ParameterBytes = parameterBytes;
+        LoadTime = loadTime;
+        LoadedAt = DateTime.Now;
+        ImageSize = images.Config.Height;
+        _warnings = warnings;
+    }
+
+    /// <summary>
+    /// Loads a Hugging Face MedGemma folder (config.json, safetensors shards, tokenizer, processor config). Checks
+    /// first that the weights fit the device and refuses with ResourceUnavailable when they do not.
+    /// </summary>
+    public static MedGemmaSession Load(string folder, SessionOptions? options = null, IProgress<string>? status = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new SessionOptions();
+        var full = System.IO.Path.GetFullPath(folder);
+        if (!Directory.Exists(full))
+            throw new MedGemmaException(MedGemmaErrorKind.NotFound, "ModelFolderNotFound", $"Model folder not found: {full}", folder);
+        if (!File.Exists(System.IO.Path.Combine(full, "config.json")))
+            throw new MedGemmaException(MedGemmaErrorKind.InvalidData, "NotAModelFolder",
+                $"'{full}' has no config.json; point -Path (or MEDGEMMA_MODEL) at a Hugging Face MedGemma folder.", folder);
+
+        var watch = Stopwatch.StartNew();
+        status?.Report("Starting libtorch");
+        TorchRuntime.EnsureInitialized();
+        var device = TorchRuntime.Resolve(options.Device);
+        var warnings = new List<string>();
+        var dtype = ChooseDType(full, device, options, warnings);
+        var need = MemoryEstimate.ForCheckpoint(full, dtype);
+        MemoryEstimate.EnsureFits(need, device, options.ExtraBytes + need.ParameterBytes / 10, hostAvailableBytes: options.HostMemoryBudget);
+        if (device.type == DeviceType.CPU && dtype != ScalarType.Float32 && need.ParameterBytes > (1L << 30))
+            warnings.Add($"{TorchRuntime.DTypeName(dtype)} inference of a {need.ParameterBytes / (double)(1L << 30):0.0} GiB model on the CPU is slow (minutes per caption); a CUDA GPU is much faster.");
+
+        status?.Report("Reading tokenizer and processor config");
+        var prompts = PromptBuilder.FromModelFolder(full);
+        var images = ImagePreprocessor.FromModelFolder(full);
+        cancellationToken.ThrowIfCancellationRequested();
+        status?.Report($"Loading {need.Tensors} tensors ({need.ParameterBytes / (double)(1L << 20):0} MiB) to {device} as {TorchRuntime.DTypeName(dtype)}");
+        var model = MedGemmaModel.Load(full, device, dtype, null, cancellationToken);
+        Interlocked.Increment(ref s_loads);
+        return new MedGemmaSession(full, model, prompts, images, need.ParameterBytes, watch.Elapsed, warnings);
+    }
+
+    static ScalarType ChooseDType(string folder, torch.Device device, SessionOptions options, List<string> warnings)
+    {
+        if (!string.IsNullOrWhiteSpace(options.DType)) return TorchRuntime.ParseDType(options.DType);
+        if (device.type != DeviceType.CPU) return ScalarType.BFloat16;
+        // fp32 on the CPU is faster and exact; take it when it leaves at least half the memory free.
+        var fp32 = MemoryEstimate.ForCheckpoint(folder, ScalarType.Float32);
+        var host = options.HostMemoryBudget ?? MemoryEstimate.HostAvailableBytes() ?? long.MaxValue;
+        if (fp32.ParameterBytes <= host / 2) return ScalarType.Float32;
+        warnings.Add("Using bf16 on the CPU because float32 weights would take more than half of the available memory.");
+        return ScalarType.BFloat16;
+    }
+
+    /// <summary>
+    /// Captions a batch. Images that cannot be read become per-request errors; the others are generated
+    /// together (one left-padded batch). Outcomes come back in request order.
+    /// </summary>
+    public IReadOnlyList<CaptionOutcome> Caption(IReadOnlyList<CaptionRequest> requests, CaptionSettings settings, CancellationToken cancellationToken = default, IProgress<int>? tokens = null)
+    {
+        var outcomes = new CaptionOutcome?[requests.Count];
+        var loaded = new List<(int Index, RgbImage Image)>();
+        for (int i = 0; i < requests.Count; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            try { loaded.Add((i, ImageLoader.Load(requests[i].ImagePath, null, cancellationToken))); }
+            catch (MedGemmaException e) { outcomes[i] = new CaptionOutcome(requests[i], null, e); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                outcomes[i] = new CaptionOutcome(requests[i], null,
+                    new MedGemmaException(MedGemmaErrorKind.InvalidData, "UnreadableImage", $"'{requests[i].ImagePath}' cannot be read: {e.Message}", requests[i].ImagePath, e));
+            }
+        }
+        if (loaded.Count > 0)
+        {
+            var watch = Stopwatch.StartNew();
+            var texts = Generate(loaded.Select(l => l.Image).ToList(), settings, cancellationToken, tokens);
+            double share = watch.Elapsed.TotalSeconds / loaded.Count;
+            for (int k = 0; k < loaded.Count; k++)
+            {
+                var request = requests[loaded[k].Index];
+                outcomes[loaded[k].Index] = new CaptionOutcome(request, new CaptionResult
+                {
+                    Path = request.ImagePath, Caption = texts[k].Text, Reference = request.Reference, Model = Name,
+                    Adapter = settings.Adapter, Tokens = texts[k].Tokens, Seconds = share,
+                }, null);
+            }
+        }
+        return outcomes!;
+    }
+
+    List<(string Text, int Tokens)> Generate(IReadOnlyList<RgbImage> images, CaptionSettings s, CancellationToken ct, IProgress<int>? tokens)
+    {
+        var pixels = _images.PreprocessBatch(images, ct);
+        var prompt = _prompts.Build(new PromptOptions { Instruction = s.Prompt, SystemPrompt = s.SystemPrompt, Language = s.Language, ImageCount = 1 });
+        var batch = _prompts.Batch(Enumerable.Repeat(prompt, images.Count).ToList());
+        long[][] Rows(long[] flat) => Enumerable.Range(0, batch.BatchSize).Select(r => PromptBatch.Row(flat, batch.SequenceLength, r).ToArray()).ToArray();
+        var baseOptions = GenerationOptions.FromConfig(_model.GenerationConfig);
+        var options = baseOptions with
+        {
+            MaxNewTokens = s.MaxNewTokens,
+            DoSample = s.Temperature > 0,
+            Temperature = s.Temperature > 0 ? s.Temperature : 1.0,
+            TopP = s.TopP,
+            TopK = s.TopK,
+            Seed = s.Seed,
+        };
+        var stops = new HashSet<long>(options.EosTokenIds ?? Array.Empty<long>());
+        foreach (var id in _prompts.Tokenizer.StopTokenIds()) stops.Add(id);
+
+        long[][] generated;
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            SelectAdapter(s.Adapter);
+            generated = _model.Generate(Rows(batch.InputIds), pixels, Rows(batch.AttentionMask), Rows(batch.TokenTypeIds), options, ct, tokens);
+        }
+        return generated.Select(row =>
+        {
+            int n = Array.FindIndex(row, id => stops.Contains(id));
+            if (n < 0) n = row.Length;
+            var text = _prompts.Tokenizer.Decode(row.Take(n).Select(id => (int)id), skipSpecialTokens: true).Trim();
+            return (text, n);
+        }).ToList();
+    }
+
+    void SelectAdapter(string? name)
+    {
+        if (name == null)
+        {
+            _lora?.SetActive(null);
+            return;
+        }
+        if (_lora == null || !_adapters.TryGetValue(name, out var info))
+            throw new MedGemmaException(MedGemmaErrorKind.NotFound, "AdapterNotFound",
+                $"No adapter named '{name}' is loaded into {Name}; load it with Import-LoraAdapter.", name);
+        _lora.SetActive(info.Name);
+    }
+
+    /// <summary>Loads a PEFT adapter folder (ours or Python PEFT's) under <paramref name="name"/>; with <paramref name="merge"/> its weights are added into the base layers.</summary>
+    public AdapterInfo ImportAdapter(string folder, string? name = null, bool merge = false)
+    {
+        var full = System.IO.Path.GetFullPath(folder);
+        name = string.IsNullOrWhiteSpace(name) ? System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(full)) : name.Trim();
+        using var adapter = LoraAdapter.Load(full);
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            if (_adapters.ContainsKey(name))
+                throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "AdapterExists",
+                    $"An adapter named '{name}' is already loaded into {Name}; choose another -Name or remove it first.", name);
+            _lora ??= new LoraModel(_model.Network);
+            var previous = _lora.ActiveAdapter;
+            adapter.AttachTo(_lora, name);
+            var info = new AdapterInfo
+            {
+                Name = name, Path = full, Rank = adapter.Config.R, Alpha = adapter.Config.Alpha,
+                TargetModules = adapter.Config.TargetModules, AdaptedModules = _lora.AdaptedModules(name).Count, Model = Name,
+            };
+            _adapters[name] = info;
+            if (merge)
+            {
+                foreach (var a in _adapters.Values) a.Merged = false;
+                _lora.SetActive(name);
+                _lora.Merge();
+                info.Merged = true;
+            }
+            else _lora.SetActive(previous);
+            return info;
+        }
+    }
+
+    /// <summary>Detaches an adapter and frees its tensors.</summary>
+    public void RemoveAdapter(string name)
+    {
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            if (_lora == null || !_adapters.Remove(name))
+                throw new MedGemmaException(MedGemmaErrorKind.NotFound, "AdapterNotFound", $"No adapter named '{name}' is loaded into {Name}.", name);
+            _lora.RemoveAdapter(name);
+        }
+    }
+
+    void ThrowIfDisposed()
+    {
+        if (_disposed)
+            throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "ModelRemoved", $"The model {Name} was removed; import it again.", Path);
+    }
+
+    /// <summary>Frees every tensor of the model and its adapters; the memory is reusable by the next load.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _adapters.Clear();
+            _model.Dispose();
+            _lora = null;
+        }
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+    }
+
+    public override string ToString() => $"{Name} ({Device}, {DType})";
+}

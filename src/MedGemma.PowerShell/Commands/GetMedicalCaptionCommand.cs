@@ -1,0 +1,163 @@
+using System.Management.Automation;
+using MedGemma.Engine;
+using MedGemma.Engine.Api;
+
+namespace MedGemma.PowerShell.Commands;
+
+/// <summary>
+/// Captions images from the pipeline with the resident model. Records are batched (-BatchSize) across
+/// pipeline input; output order is input order; an unreadable image is an error for that image only.
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "MedicalCaption", DefaultParameterSetName = InputSet)]
+[OutputType(typeof(CaptionResult))]
+public sealed class GetMedicalCaptionCommand : MedGemmaCmdlet
+{
+    const string InputSet = "Input";
+    const string ManifestSet = "Manifest";
+
+    /// <summary>Paths, FileInfo objects, dataset entries (their caption becomes Reference) or any object with a path property.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = InputSet)]
+    [Alias("Path", "FullName")]
+    public PSObject[] InputObject { get; set; } = Array.Empty<PSObject>();
+
+    [Parameter(Mandatory = true, ParameterSetName = ManifestSet)]
+    public string ManifestPath { get; set; } = "";
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string Prompt { get; set; } = CaptionSettings.DefaultPrompt;
+
+    [Parameter]
+    public string? SystemPrompt { get; set; }
+
+    [Parameter]
+    [ArgumentCompleter(typeof(LanguageCompleter))]
+    public string? Language { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 8192)]
+    public int MaxNewTokens { get; set; } = 64;
+
+    [Parameter]
+    [ValidateRange(0.0, 10.0)]
+    public double Temperature { get; set; }
+
+    [Parameter]
+    [ValidateRange(0.0001, 1.0)]
+    public double TopP { get; set; } = 1.0;
+
+    [Parameter]
+    public long Seed { get; set; } = -1;
+
+    [Parameter]
+    [ArgumentCompleter(typeof(AdapterCompleter))]
+    public string? Adapter { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 256)]
+    public int BatchSize { get; set; } = 4;
+
+    [Parameter]
+    public object? Model { get; set; }
+
+    readonly List<(CaptionRequest Request, object Input)> _queue = new();
+    MedGemmaSession? _session;
+    CaptionSettings? _settings;
+    int _done;
+
+    protected override void BeginProcessing()
+    {
+        _session = ResolveModel(Model);
+        if (Adapter != null && !_session.Adapters.Any(a => string.Equals(a.Name, Adapter, StringComparison.OrdinalIgnoreCase)))
+            Fail(new MedGemmaException(MedGemmaErrorKind.NotFound, "AdapterNotFound",
+                $"No adapter named '{Adapter}' is loaded into {_session.Name}; load it with Import-LoraAdapter.", Adapter));
+        _settings = new CaptionSettings
+        {
+            Prompt = Prompt, SystemPrompt = SystemPrompt, Language = Language, MaxNewTokens = MaxNewTokens, Temperature = Temperature,
+            TopP = TopP, Seed = Seed >= 0 ? (ulong)Seed : null,
+            Adapter = Adapter == null ? null : _session.Adapters.First(a => string.Equals(a.Name, Adapter, StringComparison.OrdinalIgnoreCase)).Name,
+        };
+    }
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == ManifestSet)
+        {
+            IReadOnlyList<CaptionDatasetEntry> entries = Array.Empty<CaptionDatasetEntry>();
+            try { entries = CaptionDataset.Read(FileSystemPath(ManifestPath)); }
+            catch (Exception e) when (e is not PipelineStoppedException) { Fail(e, ManifestPath); }
+            foreach (var entry in entries) Enqueue(new CaptionRequest(entry.FullPath, entry.Caption), entry);
+            return;
+        }
+        foreach (var input in InputObject)
+        {
+            var request = ToRequest(input);
+            if (request != null) Enqueue(request, input);
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        Flush();
+        WriteProgress(new ProgressRecord(1, "Get-MedicalCaption", "Done") { RecordType = ProgressRecordType.Completed });
+    }
+
+    void Enqueue(CaptionRequest request, object input)
+    {
+        _queue.Add((request, input));
+        if (_queue.Count >= BatchSize) Flush();
+    }
+
+    CaptionRequest? ToRequest(PSObject input)
+    {
+        var value = input.BaseObject;
+        string? path = null, reference = null;
+        switch (value)
+        {
+            case string s: path = s; break;
+            case FileInfo f: path = f.FullName; break;
+            case CaptionDatasetEntry e: path = e.FullPath; reference = e.Caption; break;
+            case DirectoryInfo d:
+                WriteError(ErrorRecords.Create("InputIsFolder", ErrorCategory.InvalidArgument, $"'{d.FullName}' is a folder; pipe its files (Get-ChildItem {d.Name} -File).", input));
+                return null;
+            default:
+                path = Property(input, "FullPath", "FullName", "ImagePath", "Image", "Path", "File");
+                reference = Property(input, "Caption", "Reference", "Report", "Text");
+                break;
+        }
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            WriteError(ErrorRecords.Create("NoImagePath", ErrorCategory.InvalidArgument, $"Input '{input}' has no image path (a string, a file, or an object with a FullName/Image/Path property).", input));
+            return null;
+        }
+        return new CaptionRequest(FileSystemPath(path), reference);
+    }
+
+    static string? Property(PSObject o, params string[] names)
+    {
+        foreach (var n in names)
+            if (o.Properties[n]?.Value is { } v && v.ToString() is { Length: > 0 } s) return s;
+        return null;
+    }
+
+    void Flush()
+    {
+        if (_queue.Count == 0) return;
+        var batch = _queue.ToList();
+        _queue.Clear();
+        var activity = $"Captioning with {_session!.Name}" + (_settings!.Adapter is { } a ? $" + {a}" : "");
+        WriteProgress(new ProgressRecord(1, activity, $"Images {_done + 1}-{_done + batch.Count}: {System.IO.Path.GetFileName(batch[0].Request.ImagePath)}"));
+        var tokens = new SyncProgress<int>(t => WriteProgress(new ProgressRecord(1, activity,
+            $"Images {_done + 1}-{_done + batch.Count}: token {t} of at most {MaxNewTokens}") { PercentComplete = Math.Min(100, 100 * t / MaxNewTokens) }));
+        IReadOnlyList<CaptionOutcome> outcomes = Array.Empty<CaptionOutcome>();
+        try { outcomes = _session.Caption(batch.Select(b => b.Request).ToList(), _settings, Cancellation, tokens); }
+        catch (OperationCanceledException) { throw new PipelineStoppedException(); }
+        catch (Exception e) when (e is not PipelineStoppedException) { Fail(e, batch[0].Input); }
+        for (int i = 0; i < outcomes.Count; i++)
+        {
+            if (outcomes[i].Result is { } r) WriteObject(r);
+            else WriteError(ErrorRecords.From(outcomes[i].Error!, batch[i].Input));
+        }
+        _done += batch.Count;
+    }
+}

@@ -1,0 +1,122 @@
+# Captioning with the tiny MedGemma (random weights, real vocabulary and image size): the captions are
+# gibberish but deterministic, which is what these tests need. One model load serves the whole file.
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    Import-Module $ModuleManifest -Force
+    $model = Get-TinyMedGemmaFolder
+    $session = Import-MedGemmaModel -Path $model -Device cpu
+    $images = Join-Path $TestDrive 'images'
+    New-Item -ItemType Directory $images | Out-Null
+    Copy-Item (Join-Path $FixtureImages 'img_gray_300x240.png') (Join-Path $images 'a_gray.png')
+    Copy-Item (Join-Path $FixtureImages 'img_rgb_500x380.jpg') (Join-Path $images 'b_rgb.jpg')
+    Copy-Item (Join-Path $FixtureImages 'img_rgb_500x380.png') (Join-Path $images 'c_rgb.png')
+    [IO.File]::WriteAllBytes((Join-Path $images 'd_broken.png'), [byte[]](1..64))
+    $common = @{ MaxNewTokens = 4 }
+}
+
+AfterAll { Remove-MedGemmaModel -All -Confirm:$false }
+
+Describe 'Get-MedicalCaption' {
+    BeforeAll {
+        $files = Get-ChildItem $images -File | Sort-Object Name
+        $loadsBefore = $session.GetType()::LoadCount
+        $first = $files | Get-MedicalCaption @common -BatchSize 2 -ErrorVariable firstErrors -ErrorAction SilentlyContinue
+    }
+
+    It 'captions FileInfo input in input order, across batches, and reports a bad file without stopping' {
+        $first.Count | Should -Be 3
+        $first.Path | Should -Be @($files | Where-Object Name -ne 'd_broken.png' | ForEach-Object FullName)
+        $first | ForEach-Object {
+            $_.GetType().FullName | Should -Be 'MedGemma.Engine.Api.CaptionResult'
+            $_.Caption | Should -Not -BeNullOrEmpty
+            $_.Tokens | Should -BeGreaterThan 0
+            $_.Tokens | Should -BeLessOrEqual $common.MaxNewTokens
+            $_.Model | Should -Be $session.Name
+            $_.Disclaimer | Should -Match 'not a diagnosis'
+        }
+        $first[0].Caption | Should -Not -Be $first[2].Caption -Because 'the gray and the colour image differ'
+        $firstErrors.Count | Should -Be 1
+        $firstErrors[0].TargetObject.FullName | Should -Be (Join-Path $images 'd_broken.png')
+        $firstErrors[0].CategoryInfo.Category | Should -Be 'InvalidData'
+    }
+
+    It 'gives an image the same caption alone as in a batch, and does not reload the weights' {
+        $alone = Get-MedicalCaption (Join-Path $images 'c_rgb.png') @common -Model $model
+        $alone.Caption | Should -Be $first[2].Caption
+        $session.GetType()::LoadCount | Should -Be $loadsBefore
+        @(Get-MedGemmaModel).Count | Should -Be 1
+    }
+
+    It 'passes a dataset entry''s caption through as Reference, from entries and from -ManifestPath' {
+        Set-Content (Join-Path $images 'c_rgb.txt') 'Reference for c.'
+        $ds = Join-Path $TestDrive 'ds'
+        $entries = New-CaptionDataset -ImageFolder $images -OutputPath $ds -ValidationFraction 0 -PassThru -ErrorAction SilentlyContinue
+        $out = $entries | Get-MedicalCaption @common
+        $out.Reference | Should -Be 'Reference for c.'
+        $out.Caption | Should -Be $first[2].Caption
+        $fromManifest = Get-MedicalCaption -ManifestPath (Join-Path $ds 'train.json') @common
+        $fromManifest.Reference | Should -Be 'Reference for c.'
+        $fromManifest.Path | Should -Be (Join-Path $images 'c_rgb.png')
+    }
+
+    It 'samples reproducibly with -Seed and refuses an unknown -Language' {
+        $img = Join-Path $images 'c_rgb.png'
+        $a = Get-MedicalCaption $img -MaxNewTokens 8 -Temperature 2 -Seed 7
+        $b = Get-MedicalCaption $img -MaxNewTokens 8 -Temperature 2 -Seed 7
+        $a.Caption | Should -Be $b.Caption
+        $c = Get-MedicalCaption $img -MaxNewTokens 8 -Temperature 2 -Seed 8
+        $c.Caption | Should -Not -Be $a.Caption
+        $err = { Get-MedicalCaption $img @common -Language 'xx' -ErrorAction Stop } | Should -Throw -PassThru
+        $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+    }
+
+    It 'names a missing file as ObjectNotFound with the path as target' {
+        $missing = Join-Path $images 'nope.png'
+        Get-MedicalCaption $missing @common -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        "$($errs[0].TargetObject)" | Should -Be $missing
+    }
+}
+
+Describe 'Import-LoraAdapter' {
+    BeforeAll {
+        $adapterPath = New-RandomPeftAdapter -ModelFolder $model -Path (Join-Path $TestDrive 'peft-adapter')
+        $img = Join-Path $images 'c_rgb.png'
+        $base = (Get-MedicalCaption $img @common).Caption
+    }
+
+    It 'loads a PEFT adapter (transformers-4 key layout) that changes the captions; without -Adapter the base model is used' {
+        $info = Import-LoraAdapter -Path $adapterPath -Name peft
+        $info.GetType().FullName | Should -Be 'MedGemma.Engine.Api.AdapterInfo'
+        $info.Rank | Should -Be 4
+        $info.AdaptedModules | Should -Be 12
+        $with = Get-MedicalCaption $img @common -Adapter peft
+        $with.Adapter | Should -Be 'peft'
+        $with.Caption | Should -Not -Be $base
+        (Get-MedicalCaption $img @common).Caption | Should -Be $base
+        (Get-MedGemmaModel).Adapters.Name | Should -Contain 'peft'
+    }
+
+    It 'gives the same captions merged as unmerged' {
+        $unmerged = (Get-MedicalCaption $img @common -Adapter peft).Caption
+        $info = Import-LoraAdapter -Path $adapterPath -Name peft2 -Merge
+        $info.Merged | Should -BeTrue
+        (Get-MedicalCaption $img @common -Adapter peft2).Caption | Should -Be $unmerged
+        (Get-MedicalCaption $img @common).Caption | Should -Be $base
+    }
+
+    It 'refuses an unknown adapter name, a duplicate name and a missing folder with the right categories' {
+        { Get-MedicalCaption $img @common -Adapter nosuch -ErrorAction Stop } | Should -Throw -ErrorId 'AdapterNotFound*'
+        Import-LoraAdapter -Path $adapterPath -Name peft -ErrorVariable e1 -ErrorAction SilentlyContinue
+        $e1[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        Import-LoraAdapter -Path (Join-Path $TestDrive 'none') -ErrorVariable e2 -ErrorAction SilentlyContinue
+        $e2[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'completes adapter names, devices and languages' {
+        foreach ($case in @(@('Get-MedicalCaption x.png -Adapter pe', 'peft'), @('Import-MedGemmaModel -Device cu', 'cuda:0'), @('Get-MedicalCaption x.png -Language e', 'es'))) {
+            $r = TabExpansion2 -inputScript $case[0] -cursorColumn $case[0].Length
+            $r.CompletionMatches.CompletionText | Should -Contain $case[1]
+        }
+    }
+}
