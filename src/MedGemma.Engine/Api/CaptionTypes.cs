@@ -79,6 +79,6 @@ public sealed record SessionOptions
     public string? DType { get; init; }
     /// <summary>Memory the device must have left over beyond the weights (activations, KV cache, training state).</summary>
     public long ExtraBytes { get; init; } = 256L << 20;
-    /// <summary>For tests and capacity planning: pretend this much host memory is available.</summary>
-    public long? HostMemoryBudget { get; init; }
+    /// <summary>A cap on the host memory a load may plan to use (leave room for other work); null = what is available.</summary>
+    public long? MaxHostMemory { get; init; }
 }

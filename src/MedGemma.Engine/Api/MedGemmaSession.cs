@@ -89,7 +89,7 @@ public sealed partial class MedGemmaSession : IDisposable
         var warnings = new List<string>();
         var dtype = ChooseDType(full, device, options, warnings);
         var need = MemoryEstimate.ForCheckpoint(full, dtype);
-        MemoryEstimate.EnsureFits(need, device, options.ExtraBytes + need.ParameterBytes / 10, hostAvailableBytes: options.HostMemoryBudget);
+        MemoryEstimate.EnsureFits(need, device, options.ExtraBytes + need.ParameterBytes / 10, hostAvailableBytes: HostBudget(options));
         if (device.type == DeviceType.CPU && dtype != ScalarType.Float32 && need.ParameterBytes > (1L << 30))
             warnings.Add($"{TorchRuntime.DTypeName(dtype)} inference of a {need.ParameterBytes / (double)(1L << 30):0.0} GiB model on the CPU is slow (minutes per caption); a CUDA GPU is much faster.");
 
@@ -109,10 +109,18 @@ public sealed partial class MedGemmaSession : IDisposable
         if (device.type != DeviceType.CPU) return ScalarType.BFloat16;
         // fp32 on the CPU is faster and exact; take it when it leaves at least half the memory free.
         var fp32 = MemoryEstimate.ForCheckpoint(folder, ScalarType.Float32);
-        var host = options.HostMemoryBudget ?? MemoryEstimate.HostAvailableBytes() ?? long.MaxValue;
+        var host = HostBudget(options) ?? long.MaxValue;
         if (fp32.ParameterBytes <= host / 2) return ScalarType.Float32;
         warnings.Add("Using bf16 on the CPU because float32 weights would take more than half of the available memory.");
         return ScalarType.BFloat16;
+    }
+
+    /// <summary>Host memory a load may use: what is available, capped by <see cref="SessionOptions.MaxHostMemory"/>.</summary>
+    static long? HostBudget(SessionOptions options)
+    {
+        var available = MemoryEstimate.HostAvailableBytes();
+        if (options.MaxHostMemory is not { } cap) return available;
+        return available is { } a ? Math.Min(a, cap) : cap;
     }
 
     /// <summary>
@@ -121,17 +129,30 @@ public sealed partial class MedGemmaSession : IDisposable
     /// </summary>
     public IReadOnlyList<CaptionOutcome> Caption(IReadOnlyList<CaptionRequest> requests, CaptionSettings settings, CancellationToken cancellationToken = default, IProgress<int>? tokens = null)
     {
-        var outcomes = new CaptionOutcome?[requests.Count];
+        var results = CaptionCore(requests.Count, i => ImageLoader.Load(requests[i].ImagePath, null, cancellationToken), settings, cancellationToken, tokens);
+        return results.Select((r, i) => r.Error != null
+            ? new CaptionOutcome(requests[i], null, r.Error)
+            : new CaptionOutcome(requests[i], new CaptionResult
+            {
+                Path = requests[i].ImagePath, Caption = r.Text!, Reference = requests[i].Reference, Model = Name,
+                Adapter = settings.Adapter, Tokens = r.Tokens, Seconds = r.Seconds,
+            }, null)).ToList();
+    }
+
+    /// <summary>Loads each image (a failure is that image's error), then generates for the rest as one batch.</summary>
+    List<(string? Text, int Tokens, double Seconds, MedGemmaException? Error)> CaptionCore(int count, Func<int, RgbImage> load,
+        CaptionSettings settings, CancellationToken cancellationToken, IProgress<int>? tokens)
+    {
+        var results = new (string? Text, int Tokens, double Seconds, MedGemmaException? Error)[count];
         var loaded = new List<(int Index, RgbImage Image)>();
-        for (int i = 0; i < requests.Count; i++)
+        for (int i = 0; i < count; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            try { loaded.Add((i, ImageLoader.Load(requests[i].ImagePath, null, cancellationToken))); }
-            catch (MedGemmaException e) { outcomes[i] = new CaptionOutcome(requests[i], null, e); }
+            try { loaded.Add((i, load(i))); }
+            catch (MedGemmaException e) { results[i] = (null, 0, 0, e); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                outcomes[i] = new CaptionOutcome(requests[i], null,
-                    new MedGemmaException(MedGemmaErrorKind.InvalidData, "UnreadableImage", $"'{requests[i].ImagePath}' cannot be read: {e.Message}", requests[i].ImagePath, e));
+                results[i] = (null, 0, 0, new MedGemmaException(MedGemmaErrorKind.InvalidData, "UnreadableImage", $"Image {i} cannot be read: {e.Message}", null, e));
             }
         }
         if (loaded.Count > 0)
@@ -139,17 +160,9 @@ public sealed partial class MedGemmaSession : IDisposable
             var watch = Stopwatch.StartNew();
             var texts = Generate(loaded.Select(l => l.Image).ToList(), settings, cancellationToken, tokens);
             double share = watch.Elapsed.TotalSeconds / loaded.Count;
-            for (int k = 0; k < loaded.Count; k++)
-            {
-                var request = requests[loaded[k].Index];
-                outcomes[loaded[k].Index] = new CaptionOutcome(request, new CaptionResult
-                {
-                    Path = request.ImagePath, Caption = texts[k].Text, Reference = request.Reference, Model = Name,
-                    Adapter = settings.Adapter, Tokens = texts[k].Tokens, Seconds = share,
-                }, null);
-            }
+            for (int k = 0; k < loaded.Count; k++) results[loaded[k].Index] = (texts[k].Text, texts[k].Tokens, share, null);
         }
-        return outcomes!;
+        return results.ToList();
     }
 
     List<(string Text, int Tokens)> Generate(IReadOnlyList<RgbImage> images, CaptionSettings s, CancellationToken ct, IProgress<int>? tokens)

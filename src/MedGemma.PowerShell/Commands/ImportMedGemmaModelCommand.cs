@@ -20,6 +20,11 @@ public sealed class ImportMedGemmaModelCommand : MedGemmaCmdlet
     [ValidateSet("bf16", "fp32", "fp16")]
     public string? DType { get; set; }
 
+    /// <summary>Refuse to load when the weights (plus working memory) would need more host memory than this.</summary>
+    [Parameter]
+    [ValidateRange(1L, long.MaxValue)]
+    public long MaxMemory { get; set; }
+
     /// <summary>Load again even when this folder is already resident (e.g. on another device).</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
@@ -36,6 +41,6 @@ public sealed class ImportMedGemmaModelCommand : MedGemmaCmdlet
             WriteObject(resident);
             return;
         }
-        WriteObject(LoadModel(full, new SessionOptions { Device = Device, DType = DType }));
+        WriteObject(LoadModel(full, new SessionOptions { Device = Device, DType = DType, MaxHostMemory = MaxMemory > 0 ? MaxMemory : null }));
     }
 }

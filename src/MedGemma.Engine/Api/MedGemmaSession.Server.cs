@@ -1,0 +1,49 @@
+using MedGemma.Engine.Imaging;
+using MedGemma.Engine.Server;
+
+namespace MedGemma.Engine.Api;
+
+/// <summary>The resident session as the caption server's backend (Start-CaptionServer -Model $session).</summary>
+public sealed partial class MedGemmaSession : ICaptionBackend
+{
+    IReadOnlyList<Server.CaptionResult> ICaptionBackend.Caption(IReadOnlyList<CaptionInput> images, Server.CaptionSettings settings, CancellationToken cancellationToken)
+    {
+        var ours = new CaptionSettings
+        {
+            Prompt = string.IsNullOrWhiteSpace(settings.Prompt) ? CaptionSettings.DefaultPrompt : settings.Prompt,
+            Language = string.IsNullOrWhiteSpace(settings.Language) ? null : settings.Language,
+            Adapter = ResolveAdapterName(settings.Adapter),
+            MaxNewTokens = settings.MaxNewTokens,
+        };
+        var results = CaptionCore(images.Count, i => Decode(images[i], cancellationToken), ours, cancellationToken, null);
+        return results.Select((r, i) => r.Error != null
+            ? Server.CaptionResult.Failed(images[i].Name, r.Error.ErrorId, r.Error.Message)
+            : Server.CaptionResult.Ok(images[i].Name, r.Text!, TimeSpan.FromSeconds(r.Seconds))).ToList();
+    }
+
+    RgbImage ICaptionBackend.RenderPreview(CaptionInput image, CancellationToken cancellationToken) => Decode(image, cancellationToken);
+
+    BackendStatus ICaptionBackend.Status()
+    {
+        lock (_gate) return new BackendStatus(Name, Device, _lora?.ActiveAdapter);
+    }
+
+    IReadOnlyList<string> ICaptionBackend.Adapters() => Adapters.Select(a => a.Name).ToList();
+
+    string? ResolveAdapterName(string? name)
+    {
+        if (string.IsNullOrWhiteSpace(name)) return null;
+        var match = Adapters.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase));
+        return match?.Name ?? throw new MedGemmaException(MedGemmaErrorKind.NotFound, "AdapterNotFound", $"No adapter named '{name}' is loaded into {Name}.", name);
+    }
+
+    static RgbImage Decode(CaptionInput input, CancellationToken cancellationToken)
+    {
+        var options = ImageLoadOptions.Default;
+        // A single-window preset maps onto the loader's window; the file's own window otherwise.
+        if (WindowPresets.Find(input.Window) is { Windows.Count: 1 } preset)
+            options = options with { WindowCenter = preset.Windows[0].Center, WindowWidth = preset.Windows[0].Width };
+        using var stream = new MemoryStream(input.Content, writable: false);
+        return ImageLoader.Load(stream, input.Name, options, cancellationToken);
+    }
+}
