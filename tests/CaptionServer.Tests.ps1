@@ -130,7 +130,13 @@ Describe 'Start-CaptionServer safety and errors' {
     }
 
     It 'needs a model' {
-        { Start-CaptionServer -Port 0 } | Should -Throw -ErrorId 'NoModel,MedGemma.PowerShell.Commands.StartCaptionServerCommand'
+        # A fresh process: no model imported and no MEDGEMMA_MODEL.
+        $out = Invoke-FreshPwsh @"
+`$env:MEDGEMMA_MODEL = `$null
+Import-Module '$ModuleManifest'
+try { Start-CaptionServer -Port 0; 'STARTED' } catch { 'ERROR=' + `$_.FullyQualifiedErrorId }
+"@
+        $out | Should -Contain 'ERROR=NoModel,MedGemma.PowerShell.Commands.StartCaptionServerCommand'
     }
 
     It 'starts nothing with -WhatIf' {

@@ -89,7 +89,8 @@ public sealed class TokenGenerator : IDisposable
             var positions = lastPositions! + 1;
             using var output = model.Forward(new Gemma3Inputs
             {
-                InputIds = lastTokens!.unsqueeze(1),
+                // A stopped row keeps running on its pad id (as transformers does); clamped so any pad id is a valid index.
+                InputIds = lastTokens!.clamp(0, model.Config.Text.VocabSize - 1).unsqueeze(1),
                 AttentionMask = torch.ones(BatchSize, 1, dtype: ScalarType.Int64, device: lastTokens.device),
                 PositionIds = positions.unsqueeze(1), Cache = cache,
             });

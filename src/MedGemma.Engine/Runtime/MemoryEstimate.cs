@@ -43,7 +43,8 @@ public static class MemoryEstimate
     /// <summary>
     /// Throws ResourceUnavailable when the weights will not fit: on CUDA, the parameters on the device and one staging
     /// tensor on the host; on the CPU, both on the host. <paramref name="extraBytes"/> adds activations/optimizer state.
-    /// CUDA free memory is not exposed by TorchSharp 0.107, so the device side is only checked when <paramref name="deviceFreeBytes"/> is given.
+    /// CUDA free memory is not exposed by TorchSharp 0.107: it is taken from <paramref name="deviceFreeBytes"/>, else asked of the
+    /// process's CUDA runtime (<see cref="CudaMemory"/>), else the device side is not checked.
     /// </summary>
     public static void EnsureFits(CheckpointMemory need, Device device, long extraBytes = 0, long? deviceFreeBytes = null, long? hostAvailableBytes = null)
     {
@@ -51,6 +52,7 @@ public static class MemoryEstimate
         long hostNeed = need.LargestTensorBytes + (device.type == DeviceType.CPU ? need.ParameterBytes + extraBytes : 0);
         if (hostNeed > host)
             throw NotEnough("host memory", hostNeed, host, need);
+        if (device.type == DeviceType.CUDA) deviceFreeBytes ??= CudaMemory.TryGetInfo(device.index)?.Free;
         if (device.type == DeviceType.CUDA && deviceFreeBytes is { } free && need.ParameterBytes + extraBytes > free)
             throw NotEnough($"memory on {device}", need.ParameterBytes + extraBytes, free, need);
     }

@@ -45,6 +45,7 @@ public static class TorchRuntime
             if (!string.IsNullOrWhiteSpace(dir))
             {
                 dir = ValidateLibTorchDirectory(dir);
+                CheckNoPackagedLibTorch(dir);
                 CheckForeignLibTorch(new[] { dir });
                 LoadFrom(dir);
                 LibTorchDirectory = dir;
@@ -82,6 +83,21 @@ public static class TorchRuntime
         return NativePaths.RealPath(full);
     }
 
+    /// <summary>
+    /// TorchSharp's loader (run by its static constructor, so it cannot be skipped) first loads "torch_cpu" by name,
+    /// which .NET resolves to a libtorch shipped beside the app; with another libtorch already loaded from
+    /// <see cref="LibTorchVariable"/> the process would abort. So the external libtorch needs an app or module folder
+    /// without the packaged one (as shared/device/pack.sh prepares).
+    /// </summary>
+    static void CheckNoPackagedLibTorch(string dir)
+    {
+        foreach (var packaged in PackagedLibTorchDirectories())
+            if (packaged != dir && File.Exists(Path.Combine(packaged, "libtorch_cpu.so")))
+                throw new MedGemmaException(MedGemmaErrorKind.NotSupported, "LibTorchConflict",
+                    $"{LibTorchVariable} is set to '{dir}', but the engine also ships libtorch in '{packaged}'; two libtorch copies cannot share a process. " +
+                    $"Remove the libtorch*/libc10* files from '{packaged}' (a deployment for an external libtorch) or unset {LibTorchVariable}.", packaged);
+    }
+
     static void LoadFrom(string dir)
     {
         foreach (var (name, _) in LoadOrder)
@@ -105,8 +121,11 @@ public static class TorchRuntime
     {
         var baseDir = Path.GetDirectoryName(typeof(torch).Assembly.Location);
         if (string.IsNullOrEmpty(baseDir)) baseDir = AppContext.BaseDirectory;
-        var rid = RuntimeInformation.RuntimeIdentifier.StartsWith("linux", StringComparison.Ordinal) ? "linux-x64" : RuntimeInformation.RuntimeIdentifier;
-        return new[] { baseDir, Path.Combine(baseDir, "runtimes", rid, "native"), Path.Combine(baseDir, "cpu"), Path.Combine(baseDir, "cuda-12.8") }
+        return new[]
+            {
+                baseDir, Path.Combine(baseDir, "runtimes", RuntimeInformation.RuntimeIdentifier, "native"),
+                Path.Combine(baseDir, "runtimes", "linux-x64", "native"), Path.Combine(baseDir, "cpu"), Path.Combine(baseDir, "cuda-12.8"),
+            }
             .Select(NativePaths.RealPath).Distinct(StringComparer.Ordinal).ToList();
     }
 

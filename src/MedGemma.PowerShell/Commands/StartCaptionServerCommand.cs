@@ -45,7 +45,8 @@ public sealed class StartCaptionServerCommand : MedGemmaCmdlet
         CaptionServer server = null!;
         try
         {
-            var (backend, owned) = CaptionBackends.Resolve(model);
+            // A session (or a model folder, or the last imported model) stays resident after the server stops.
+            var backend = model as ICaptionBackend ?? AsBackend(ResolveModel(model));
             server = CaptionServer.Start(backend, new CaptionServerOptions
             {
                 Port = Port,
@@ -54,12 +55,12 @@ public sealed class StartCaptionServerCommand : MedGemmaCmdlet
                 MaxUploadBytes = MaxUploadBytes,
                 QueueLimit = QueueLimit,
                 DefaultAdapter = Adapter,
-                OwnsBackend = owned,
             });
         }
-        catch (Exception e) { Fail(e, e is Engine.MedGemmaException { Target: not null } m ? m.Target : model); }
+        catch (Exception e) when (e is not RuntimeException) { Fail(e, e is Engine.MedGemmaException { Target: not null } m ? m.Target : model); }
 
         WriteObject(server);
+        WriteVerbose($"Caption server {server.Id} serving {server.Model} at {server.BaseUrl}");
         if (!Wait) return;
         WriteVerbose($"Serving {server.BaseUrl} until Ctrl+C.");
         try
@@ -70,4 +71,8 @@ public sealed class StartCaptionServerCommand : MedGemmaCmdlet
         }
         finally { server.Stop(); }
     }
+
+    static ICaptionBackend AsBackend(Engine.Api.MedGemmaSession session) =>
+        (object)session as ICaptionBackend ?? throw new Engine.MedGemmaException(Engine.MedGemmaErrorKind.NotSupported, "SessionCannotServe",
+            $"The model session {session.Name} cannot serve captions over HTTP in this build.", session.Name);
 }

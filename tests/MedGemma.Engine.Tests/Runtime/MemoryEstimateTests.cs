@@ -55,3 +55,25 @@ public class MemoryEstimateTests
         }
     }
 }
+
+public class CudaMemoryTests
+{
+    [Fact]
+    public void FindsTheMappedCudaRuntime()
+    {
+        const string maps = """
+            7f00 r-xp 0 08:01 1 /usr/lib/x86_64-linux-gnu/libc.so.6
+            7f01 r-xp 0 08:01 2 /venv/lib/python3.12/site-packages/nvidia/cuda_runtime/lib/libcudart.so.12
+            """;
+        Assert.Equal("/venv/lib/python3.12/site-packages/nvidia/cuda_runtime/lib/libcudart.so.12", CudaMemory.FindCudaRuntime(maps));
+        Assert.Null(CudaMemory.FindCudaRuntime("7f00 r-xp 0 08:01 1 /usr/lib/libc.so.6\n"));
+    }
+
+    [Fact]
+    public void AnswersOnlyWhenACudaRuntimeIsLoaded()
+    {
+        var info = CudaMemory.TryGetInfo(0);
+        if (!TorchRuntime.CudaAvailable) Assert.Null(info);
+        else if (info is { } i) Assert.InRange(i.Free, 0, i.Total);
+    }
+}

@@ -78,7 +78,7 @@ public static class DicomSamples
 
     public static string CacheRoot =>
         Environment.GetEnvironmentVariable("MEDGEMMA_CACHE") is { Length: > 0 } c ? c
-        : System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "medgemma");
+        : System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile) is { Length: > 0 } home ? home : System.IO.Path.GetTempPath(), ".cache", "medgemma");
 
     static Dictionary<string, string> ExpectedSums() =>
         File.ReadAllLines(System.IO.Path.Combine(Fixtures.Root, "dicom", "SHA256SUMS"))

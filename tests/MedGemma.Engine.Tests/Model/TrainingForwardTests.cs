@@ -1,0 +1,49 @@
+using MedGemma.Engine.Config;
+using MedGemma.Engine.IO;
+using MedGemma.Engine.Model;
+using MedGemma.Engine.Tests.Support;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MedGemma.Engine.Tests.Model;
+
+public class TrainingForwardTests
+{
+    [Fact]
+    public void LossIsShiftedMeanCrossEntropyAndGradientsFlow()
+    {
+        using var scope = torch.NewDisposeScope();
+        var dir = Fixtures.Folder("tiny-gemma3");
+        var g = GoldenFile.Read(Path.Combine(dir, "golden.safetensors"));
+        using var model = new Gemma3ForConditionalGeneration(Gemma3Config.Load(dir));
+        CheckpointLoader.Load(model, Path.Combine(dir, "model.safetensors"), torch.CPU, ScalarType.Float32);
+        model.train();
+        using var output = model.Forward(new Gemma3Inputs
+        {
+            InputIds = g["input_ids"], PixelValues = g["pixel_values"], AttentionMask = g["attention_mask"],
+            TokenTypeIds = g["token_type_ids"], Labels = g["labels"],
+        });
+        Assert.NotNull(output.Loss);
+
+        // Reference computation from the returned logits: predict token t+1 at t, average over labels != -100.
+        var logits = output.Logits.detach();
+        var labels = g["labels"];
+        var logp = logits.narrow(1, 0, logits.shape[1] - 1).log_softmax(-1);
+        var target = labels.narrow(1, 1, labels.shape[1] - 1);
+        var keep = target.ne(-100);
+        var picked = logp.gather(-1, target.clamp_min(0).unsqueeze(-1)).squeeze(-1);
+        var expected = -(picked * keep).sum() / keep.sum();
+        Assert.Equal(expected.item<float>(), output.Loss!.item<float>(), 5);
+
+        // Logits agree with the golden forward, so the loss is the reference model's loss.
+        Assert.True((logits - g["logits_with_token_type_ids"]).abs().max().item<float>() < 1e-4);
+
+        output.Loss.backward();
+        var q = model.Model.LanguageModel.EmbedTokens.Weight.grad;
+        Assert.NotNull(q);
+        Assert.False(q!.isnan().any().item<bool>(), "NaN gradient (padded rows must stay finite)");
+        var vgrad = model.GetSubmodule("model.vision_tower.encoder.layers.0.self_attn.q_proj").parameters().First().grad;
+        Assert.NotNull(vgrad);
+        Assert.True(vgrad!.abs().sum().item<float>() > 0);
+    }
+}
