@@ -2,8 +2,9 @@ namespace MedGemma.Engine.Imaging;
 
 /// <summary>
 /// Turns an <see cref="RgbImage"/> into the vision tower's input as Gemma3ImageProcessor does: resize to the configured
-/// size with Pillow's filter (bit-exact on 8-bit RGB), multiply by <c>rescale_factor</c>, normalise with
-/// <c>image_mean</c>/<c>image_std</c>, channels first. Immutable and thread-safe.
+/// size (antialiased when shrinking), multiply by <c>rescale_factor</c>, normalise with <c>image_mean</c>/<c>image_std</c>,
+/// channels first — bit for bit like the transformers implementation chosen by <see cref="ImageProcessorConfig.Backend"/>.
+/// Immutable and thread-safe.
 /// </summary>
 public sealed class ImagePreprocessor
 {
@@ -19,18 +20,30 @@ public sealed class ImagePreprocessor
             throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "InvalidProcessorConfig", "image_mean and image_std need 3 values.", config.SourcePath);
         Config = config;
         lut = new float[3][];
+        var fast = config.Backend == ImageProcessorBackend.Torchvision;
         for (var c = 0; c < 3; c++)
         {
-            // transformers: rescale = (uint8 as float64 * factor) cast to float32; normalize = (x - mean) / std in float32.
-            float mean = (float)config.ImageMean[c], std = (float)config.ImageStd[c];
             lut[c] = new float[256];
+            float mean = (float)config.ImageMean[c], std = (float)config.ImageStd[c];
+            if (fast && config.DoRescale && config.DoNormalize)
+            {
+                // transformers' fast processors fold the rescale into mean/std (float32 tensors times 1/factor).
+                var inv = (float)(1.0 / config.RescaleFactor);
+                mean *= inv;
+                std *= inv;
+            }
             for (var v = 0; v < 256; v++)
             {
-                var x = config.DoRescale ? (float)(v * config.RescaleFactor) : v;
+                float x = v;
+                if (config.DoRescale && !(fast && config.DoNormalize))
+                    x = fast ? v * (float)config.RescaleFactor : (float)(v * config.RescaleFactor); // float32 tensor op vs numpy float64 then cast
                 lut[c][v] = config.DoNormalize ? (x - mean) / std : x;
             }
         }
+        torchResize = fast && config.Resample == PillowFilter.Bilinear;
     }
+
+    readonly bool torchResize;
 
     /// <summary>Loads the processor config of the model in <paramref name="modelFolder"/> (see <see cref="ImageProcessorConfig.Load"/>).</summary>
     public static ImagePreprocessor FromModelFolder(string modelFolder) => new(ImageProcessorConfig.Load(modelFolder));
@@ -63,7 +76,7 @@ public sealed class ImagePreprocessor
         var plane = w * h;
         if (destination.Length != 3 * plane)
             throw new ArgumentException($"Destination holds {destination.Length} floats; 3x{h}x{w} = {3 * plane} are needed.", nameof(destination));
-        var pixels = Config.DoResize ? PillowResample.ResizeRgb(image.Pixels, image.Width, image.Height, w, h, Config.Resample) : image.Pixels;
+        var pixels = Config.DoResize ? PillowResample.ResizeRgb(image.Pixels, image.Width, image.Height, w, h, Config.Resample, torchResize) : image.Pixels;
         var r = destination[..plane];
         var g = destination.Slice(plane, plane);
         var b = destination.Slice(2 * plane, plane);

@@ -3,6 +3,18 @@ using System.Text.Json;
 
 namespace MedGemma.Engine.Imaging;
 
+/// <summary>Which Hugging Face image-processor implementation to reproduce bit for bit.</summary>
+public enum ImageProcessorBackend
+{
+    /// <summary>
+    /// The "fast" processor (transformers 5's default, and what the reference fixtures were made with): torchvision's
+    /// uint8 antialiased bilinear resize (int16 weights) and rescale fused into normalisation, (x − mean/f)/(std/f).
+    /// </summary>
+    Torchvision,
+    /// <summary>The PIL-based processor (<c>use_fast=False</c>): Pillow's resize, then x·f, then (x − mean)/std.</summary>
+    Pillow,
+}
+
 /// <summary>
 /// The image half of a Hugging Face processor config (Gemma3ImageProcessor): output size, resampling filter,
 /// rescale factor and normalisation. Missing fields take Gemma3ImageProcessor's defaults.
@@ -18,6 +30,12 @@ public sealed record ImageProcessorConfig
     public bool DoNormalize { get; init; } = true;
     public IReadOnlyList<double> ImageMean { get; init; } = [0.5, 0.5, 0.5];
     public IReadOnlyList<double> ImageStd { get; init; } = [0.5, 0.5, 0.5];
+    /// <summary>
+    /// Which implementation's rounding to reproduce (not read from the file: transformers 5 uses the fast processor
+    /// whatever the file's image_processor_type says). Torchvision arithmetic applies to bilinear resizing; other
+    /// filters always use Pillow's.
+    /// </summary>
+    public ImageProcessorBackend Backend { get; init; } = ImageProcessorBackend.Torchvision;
     /// <summary>Image tokens per image in the prompt (<c>image_seq_length</c>, 256 for MedGemma); null when the file does not say.</summary>
     public int? ImageSeqLength { get; init; }
     /// <summary>The file this was read from (null when built in code).</summary>

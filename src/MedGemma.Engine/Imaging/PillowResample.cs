@@ -17,14 +17,15 @@ public enum PillowFilter
 /// <summary>
 /// A bit-exact port of Pillow's <c>libImaging/Resample.c</c> for 8-bit RGB (<c>Image.resize</c> without a box or
 /// reducing_gap): separable convolution, horizontal pass then vertical, filter support widened by the downscale factor
-/// (so shrinking antialiases), coefficients in fixed point with <see cref="PrecisionBits"/> fractional bits, and the
-/// intermediate image rounded and clamped to 8 bits between the passes — all as Pillow does, so that the model sees the
-/// same pixels as with the Hugging Face processor.
+/// (so shrinking antialiases), fixed-point coefficients, and the intermediate image rounded and clamped to 8 bits
+/// between the passes. PyTorch's uint8 antialiased bilinear kernel (what torchvision's resize, hence transformers'
+/// fast image processors, run) is the same algorithm with int16 weights of lower precision; <c>torchInt16</c> selects
+/// that rounding so both reference processors can be matched bit for bit.
 /// </summary>
 internal static class PillowResample
 {
-    /// <summary>8 bits for the result and 2 spare for filters with negative lobes (sums can leave [0, 1]).</summary>
-    const int PrecisionBits = 32 - 8 - 2;
+    /// <summary>Pillow: 8 bits for the result and 2 spare for filters with negative lobes (sums can leave [0, 1]).</summary>
+    const int PillowPrecisionBits = 32 - 8 - 2;
 
     /// <summary>Rows × taps below which threading costs more than it saves.</summary>
     const long ParallelThreshold = 200_000;
@@ -71,10 +72,15 @@ internal static class PillowResample
         return Math.Sin(x) / x;
     }
 
-    /// <summary>Per output index: first source index, tap count, and <c>ksize</c> fixed-point weights (precompute_coeffs + normalize_coeffs_8bpc).</summary>
-    internal sealed record Coefficients(int KSize, int[] Bounds, int[] Weights);
+    /// <summary>Per output index: first source index, tap count, and <c>ksize</c> fixed-point weights with <c>Precision</c> fractional bits.</summary>
+    internal sealed record Coefficients(int KSize, int[] Bounds, int[] Weights, int Precision);
 
-    internal static Coefficients Precompute(int inSize, int outSize, PillowFilter filter)
+    /// <summary>
+    /// Pillow's precompute_coeffs + normalize_coeffs_8bpc, or (<paramref name="torchInt16"/>) PyTorch's
+    /// _compute_indices_int16_weights_aa: the same float weights, quantised to int16 with the largest precision that
+    /// keeps the biggest weight below 2^15 (14 or 15 bits for typical sizes), which rounds a few pixels differently.
+    /// </summary>
+    internal static Coefficients Precompute(int inSize, int outSize, PillowFilter filter, bool torchInt16 = false)
     {
         // Pillow passes the box as floats: (in1 - in0) is a float subtraction, then widened.
         float in0 = 0f, in1 = inSize;
@@ -82,8 +88,7 @@ internal static class PillowResample
         var support = FilterSupport(filter) * filterscale;
         var ksize = (int)Math.Ceiling(support) * 2 + 1;
         var bounds = new int[outSize * 2];
-        var weights = new int[outSize * ksize];
-        var k = new double[ksize];
+        var k = new double[outSize * ksize];
         for (var xx = 0; xx < outSize; xx++)
         {
             var center = in0 + (xx + 0.5) * scale;
@@ -93,37 +98,50 @@ internal static class PillowResample
             var xmax = (int)(center + support + 0.5);
             if (xmax > inSize) xmax = inSize;
             xmax -= xmin;
+            var row = k.AsSpan(xx * ksize, ksize);
             for (var x = 0; x < xmax; x++)
             {
                 var w = Filter(filter, (x + xmin - center + 0.5) * ss);
-                k[x] = w;
+                row[x] = w;
                 ww += w;
             }
             for (var x = 0; x < xmax; x++)
-            {
-                if (ww != 0.0) k[x] /= ww;
-                var scaled = k[x] * (1 << PrecisionBits);
-                weights[xx * ksize + x] = k[x] < 0 ? (int)(-0.5 + scaled) : (int)(0.5 + scaled);
-            }
+                if (ww != 0.0) row[x] /= ww;
             bounds[xx * 2] = xmin;
             bounds[xx * 2 + 1] = xmax;
         }
-        return new Coefficients(ksize, bounds, weights);
+        var precision = PillowPrecisionBits;
+        if (torchInt16)
+        {
+            var wmax = k[0];
+            foreach (var v in k) if (wmax < v) wmax = v;
+            for (precision = 0; precision < 22; precision++)
+                if ((int)(0.5 + wmax * (1 << (precision + 1))) >= 1 << 15) break;
+            precision = Math.Max(precision, 1); // only reachable with weights above 1 (not bilinear)
+        }
+        var weights = new int[k.Length];
+        for (var i = 0; i < k.Length; i++)
+        {
+            var scaled = k[i] * (1 << precision);
+            weights[i] = k[i] < 0 ? (int)(-0.5 + scaled) : (int)(0.5 + scaled);
+        }
+        return new Coefficients(ksize, bounds, weights, precision);
     }
 
-    static byte Clip8(int v)
+    static byte Clip8(int v, int precision)
     {
-        v >>= PrecisionBits;
+        v >>= precision;
         return v < 0 ? (byte)0 : v > 255 ? (byte)255 : (byte)v;
     }
 
     /// <summary>Resizes interleaved RGB <paramref name="src"/> (<paramref name="w"/>×<paramref name="h"/>) to <paramref name="outW"/>×<paramref name="outH"/>.</summary>
-    public static byte[] ResizeRgb(byte[] src, int w, int h, int outW, int outH, PillowFilter filter)
+    /// <param name="torchInt16">PyTorch's uint8 antialiased kernel (torchvision resize) instead of Pillow's arithmetic.</param>
+    public static byte[] ResizeRgb(byte[] src, int w, int h, int outW, int outH, PillowFilter filter, bool torchInt16 = false)
     {
         bool needH = outW != w, needV = outH != h;
         if (!needH && !needV) return (byte[])src.Clone();
-        var horiz = Precompute(w, outW, filter);
-        var vert = Precompute(h, outH, filter);
+        var horiz = Precompute(w, outW, filter, torchInt16);
+        var vert = Precompute(h, outH, filter, torchInt16);
         var vBounds = (int[])vert.Bounds.Clone();
 
         byte[] mid = src;
@@ -153,7 +171,7 @@ internal static class PillowResample
 
     static unsafe void HorizontalRow(byte[] src, int w, int srcRow, byte[] dst, int dstRow, int outW, Coefficients c)
     {
-        const int half = 1 << (PrecisionBits - 1);
+        int precision = c.Precision, half = 1 << (precision - 1);
         var ksize = c.KSize;
         fixed (byte* srcBase = src, dstBase = dst)
         fixed (int* bounds = c.Bounds, weights = c.Weights)
@@ -187,9 +205,9 @@ internal static class PillowResample
                         ss2 += p[2] * kx;
                     }
                 }
-                output[3 * xx] = Clip8(ss0);
-                output[3 * xx + 1] = Clip8(ss1);
-                output[3 * xx + 2] = Clip8(ss2);
+                output[3 * xx] = Clip8(ss0, precision);
+                output[3 * xx + 1] = Clip8(ss1, precision);
+                output[3 * xx + 2] = Clip8(ss2, precision);
             }
         }
     }
@@ -207,7 +225,7 @@ internal static class PillowResample
         var stride = w * 3;
         int ymin = c.Bounds[yy * 2], ymax = c.Bounds[yy * 2 + 1];
         var acc = new int[stride];
-        acc.AsSpan().Fill(1 << (PrecisionBits - 1));
+        acc.AsSpan().Fill(1 << (c.Precision - 1));
         fixed (byte* srcBase = src, dstBase = dst)
         fixed (int* a = acc)
         {
@@ -225,7 +243,7 @@ internal static class PillowResample
                 for (; i < stride; i++) a[i] += row[i] * k;
             }
             var output = dstBase + (long)yy * stride;
-            for (var i = 0; i < stride; i++) output[i] = Clip8(a[i]);
+            for (var i = 0; i < stride; i++) output[i] = Clip8(a[i], c.Precision);
         }
     }
 }

@@ -17,6 +17,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     readonly ModuleDict<nn.Module<Tensor, Tensor>> lora_B = new();
     readonly ModuleDict<nn.Module<Tensor, Tensor>> lora_dropout = new();
     readonly Dictionary<string, double> scaling = new();
+    // TorchSharp frees a temporary Scalar from the finalizer thread, possibly while the native call still
+    // reads it; a Scalar held in a field lives as long as the layer.
+    readonly Dictionary<string, Scalar> scalingScalar = new();
     readonly List<string> mergedAdapters = new();
 
     public LoraLinear(Linear baseLayer) : base(nameof(LoraLinear))
@@ -63,6 +66,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         Add(lora_B, name, b);
         Add(lora_dropout, name, drop);
         scaling[name] = config.Scaling;
+        scalingScalar[name] = config.Scaling.ToScalar();
         if (!training) drop.eval();
     }
 
@@ -83,6 +87,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
             m.Dispose();
         }
         scaling.Remove(name);
+        if (scalingScalar.Remove(name, out var sc)) sc.Dispose();
         if (ActiveAdapter == name) ActiveAdapter = null;
     }
 
@@ -107,7 +112,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         var a = LoraA(ActiveAdapter);
         var resultType = result.dtype;
         var xa = x.dtype == a.weight!.dtype ? x : x.to(a.weight.dtype);
-        var delta = LoraB(ActiveAdapter).forward(a.forward(lora_dropout[ActiveAdapter].forward(xa))) * scaling[ActiveAdapter];
+        var delta = LoraB(ActiveAdapter).forward(a.forward(lora_dropout[ActiveAdapter].forward(xa))).mul(scalingScalar[ActiveAdapter]);
         var sum = result + delta;
         if (sum.dtype != resultType) sum = sum.to(resultType);
         return sum.MoveToOuterDisposeScope();
@@ -117,7 +122,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public Tensor DeltaWeight(string adapter)
     {
         using var scope = NewDisposeScope();
-        var delta = LoraB(adapter).weight!.matmul(LoraA(adapter).weight!) * scaling[adapter];
+        var delta = LoraB(adapter).weight!.matmul(LoraA(adapter).weight!).mul(scalingScalar[adapter]);
         return delta.to(base_layer.weight!.dtype).MoveToOuterDisposeScope();
     }
 

@@ -77,6 +77,11 @@ public sealed class MedGemmaModel : IDisposable
         GenerationOptions options, CancellationToken cancellationToken = default, IProgress<int>? progress = null)
     {
         using var scope = torch.NewDisposeScope();
+        var vocab = Config.Text.VocabSize;
+        foreach (var row in inputIds ?? throw new ArgumentNullException(nameof(inputIds)))
+            foreach (var id in row)
+                if (id < 0 || id >= vocab)
+                    throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "TokenIdOutOfRange", $"Token id {id} is outside the vocabulary (0..{vocab - 1}).", "inputIds");
         var ids = ToTensor(inputIds, "inputIds");
         var mask = attentionMask is null ? null : ToTensor(attentionMask, "attentionMask");
         var types = tokenTypeIds is null ? null : ToTensor(tokenTypeIds, "tokenTypeIds");

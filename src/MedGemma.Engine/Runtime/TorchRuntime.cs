@@ -121,8 +121,11 @@ public static class TorchRuntime
     {
         var baseDir = Path.GetDirectoryName(typeof(torch).Assembly.Location);
         if (string.IsNullOrEmpty(baseDir)) baseDir = AppContext.BaseDirectory;
-        var rid = RuntimeInformation.RuntimeIdentifier.StartsWith("linux", StringComparison.Ordinal) ? "linux-x64" : RuntimeInformation.RuntimeIdentifier;
-        return new[] { baseDir, Path.Combine(baseDir, "runtimes", rid, "native"), Path.Combine(baseDir, "cpu"), Path.Combine(baseDir, "cuda-12.8") }
+        return new[]
+            {
+                baseDir, Path.Combine(baseDir, "runtimes", RuntimeInformation.RuntimeIdentifier, "native"),
+                Path.Combine(baseDir, "runtimes", "linux-x64", "native"), Path.Combine(baseDir, "cpu"), Path.Combine(baseDir, "cuda-12.8"),
+            }
             .Select(NativePaths.RealPath).Distinct(StringComparer.Ordinal).ToList();
     }
 

@@ -4,6 +4,16 @@ using static TorchSharp.torch;
 
 namespace MedGemma.Engine.Text;
 
+/// <summary>Which attention kernel runs: eager matmul-softmax (the reference's numerics) or fused SDPA.</summary>
+public enum AttentionKernel
+{
+    /// <summary>SDPA on CUDA when no gradients are recorded (inference); eager otherwise, so padded rows never risk NaN gradients.</summary>
+    Auto,
+    Eager,
+    /// <summary>torch scaled_dot_product_attention (flash / memory-efficient kernels on GPU).</summary>
+    Sdpa,
+}
+
 /// <summary>
 /// Grouped-query self-attention with q/k RMSNorm, RoPE (local or global base by layer type) and
 /// scaling by query_pre_attn_scalar^-0.5. Projections are declared as Module&lt;Tensor,Tensor&gt; so LoRA can wrap them.
@@ -43,6 +53,18 @@ public sealed class Gemma3Attention : nn.Module
 
     public bool IsSliding => sliding;
 
+    static readonly AsyncLocal<AttentionKernel?> kernelOverride = new();
+
+    /// <summary>Process-wide default kernel (both towers). Eager is closest to the reference's numbers; SDPA is faster on GPU.</summary>
+    public static AttentionKernel DefaultKernel { get; set; } = AttentionKernel.Auto;
+
+    /// <summary>The kernel for the current async flow: an override set here, else <see cref="DefaultKernel"/>.</summary>
+    public static AttentionKernel Kernel
+    {
+        get => kernelOverride.Value ?? DefaultKernel;
+        set => kernelOverride.Value = value;
+    }
+
     public Tensor forward(Tensor hidden, AttentionContext ctx)
     {
         using var scope = torch.NewDisposeScope();
@@ -74,6 +96,8 @@ public sealed class Gemma3Attention : nn.Module
         var (b, h, n, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
         var hkv = k.shape[1];
         var rep = h / hkv;
+        var useSdpa = softcap is null && (Kernel == AttentionKernel.Sdpa || (Kernel == AttentionKernel.Auto && q.device.type == DeviceType.CUDA && !torch.is_grad_enabled()));
+        if (useSdpa) return Sdpa(q, k, v, mask, scaling).MoveToOuterDisposeScope();
         var qg = q.view(b, hkv, rep, n, d);                                    // (B, Hkv, rep, n, D)
         var scores = torch.matmul(qg, k.unsqueeze(2).transpose(-1, -2)) * scaling; // (B, Hkv, rep, n, Lk)
         if (softcap is double cap) scores = torch.tanh(scores / cap) * cap;
@@ -88,5 +112,30 @@ public sealed class Gemma3Attention : nn.Module
         if (blocked is not null) weights = weights.masked_fill(blocked, 0.0);
         var output = torch.matmul(weights.to(q.dtype), v.unsqueeze(2));       // (B, Hkv, rep, n, D)
         return output.reshape(b, h, n, d).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The same attention through fused SDPA. TorchSharp's binding has no scale or GQA arguments, so q is pre-scaled
+    /// (SDPA divides by sqrt(D)) and k/v are expanded to all query heads; rows with no allowed key are zeroed.
+    /// </summary>
+    static Tensor Sdpa(Tensor q, Tensor k, Tensor v, Tensor? mask, double scaling)
+    {
+        using var scope = torch.NewDisposeScope();
+        var (b, h, n, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
+        var (hkv, lk) = (k.shape[1], k.shape[2]);
+        var rep = h / hkv;
+        if (rep > 1)
+        {
+            k = k.unsqueeze(2).expand(b, hkv, rep, lk, d).reshape(b, h, lk, d);
+            v = v.unsqueeze(2).expand(b, hkv, rep, lk, d).reshape(b, h, lk, d);
+        }
+        var qs = q * (scaling * Math.Sqrt(d));
+        var output = nn.functional.scaled_dot_product_attention(qs, k, v, mask, 0.0, false);     // (B, H, n, D)
+        if (mask is not null)
+        {
+            var anyKey = mask.any(-1, keepdim: true);                                           // (B, 1, n, 1)
+            output = torch.where(anyKey, output, torch.zeros_like(output));
+        }
+        return output.MoveToOuterDisposeScope();
     }
 }

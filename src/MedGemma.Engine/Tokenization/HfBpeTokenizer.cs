@@ -119,7 +119,7 @@ public sealed class HfBpeTokenizer : Tokenizer
         var count = Truncate(offsets, settings.MaxTokenCount, fromEnd: false);
         var tokens = new List<EncodedToken>(count);
         for (var i = 0; i < count; i++) tokens.Add(new EncodedToken(ids[i], idToToken[ids[i]], new Range(offsets[i].Start, offsets[i].End)));
-        return new EncodeResults<EncodedToken> { Tokens = tokens, NormalizedText = null, CharsConsumed = count == ids.Count ? span.Length : offsets[count - 1].End };
+        return new EncodeResults<EncodedToken> { Tokens = tokens, NormalizedText = null, CharsConsumed = Consumed(offsets, count, span.Length) };
     }
 
     protected override EncodeResults<int> EncodeToIds(string? text, ReadOnlySpan<char> textSpan, EncodeSettings settings)
@@ -134,7 +134,7 @@ public sealed class HfBpeTokenizer : Tokenizer
         var offsets = new List<(int Start, int End)>();
         EncodeWithSpecials(span, settings, ids, offsets);
         var count = Truncate(offsets, settings.MaxTokenCount, fromEnd: false);
-        return new EncodeResults<int> { Tokens = ids.GetRange(0, count), NormalizedText = null, CharsConsumed = count == ids.Count ? span.Length : offsets[count - 1].End };
+        return new EncodeResults<int> { Tokens = ids.GetRange(0, count), NormalizedText = null, CharsConsumed = Consumed(offsets, count, span.Length) };
     }
 
     protected override int CountTokens(string? text, ReadOnlySpan<char> textSpan, EncodeSettings settings)
@@ -225,6 +225,9 @@ public sealed class HfBpeTokenizer : Tokenizer
             offsets?.Add((at, at));
         }
     }
+
+    static int Consumed(List<(int Start, int End)> offsets, int count, int textLength) =>
+        count == offsets.Count ? textLength : count == 0 ? 0 : offsets[count - 1].End;
 
     /// <summary>How many leading (or trailing) tokens fit in maxTokens without cutting a character's byte tokens apart.</summary>
     static int Truncate(List<(int Start, int End)> offsets, int maxTokens, bool fromEnd)

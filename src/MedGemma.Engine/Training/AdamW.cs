@@ -45,16 +45,24 @@ public sealed class AdamW : IDisposable
         var stepSize = LearningRate / bc1;
         using var _ = no_grad();
         using var scope = NewDisposeScope();
+        // Scalars held in variables: a temporary one may be finalized while the native call reads it.
+        using var decay = (1 - LearningRate * WeightDecay).ToScalar();
+        using var beta2 = Beta2.ToScalar();
+        using var oneMinusBeta2 = (1 - Beta2).ToScalar();
+        using var bc2 = bc2Sqrt.ToScalar();
+        using var eps = Eps.ToScalar();
+        using var one = 1.0.ToScalar();
+        using var negStep = (-stepSize).ToScalar();
         foreach (var (name, p) in parameters)
         {
             var g = p.grad;
             if (g is null) continue;
             var (m, v) = state[name];
-            p.mul_(1 - LearningRate * WeightDecay);
-            m.lerp_(g, 1 - Beta1);
-            v.mul_(Beta2).addcmul_(g, g, 1 - Beta2);
-            var denom = (v.sqrt() / bc2Sqrt).add_(Eps);
-            p.addcdiv_(m, denom, -stepSize);
+            p.mul_(decay);
+            m.lerp_(g, tensor(1 - Beta1, m.dtype, m.device)); // torch: exp_avg.lerp_(grad, 1 - beta1)
+            v.mul_(beta2).addcmul_(g, g, oneMinusBeta2);
+            var denom = v.sqrt().div_(bc2).add_(eps, one);
+            p.addcdiv_(m, denom, negStep);
         }
     }
 

@@ -19,7 +19,9 @@ public static class GradientClipping
         var totalValue = total.item<float>();
         if (maxNorm > 0)
         {
-            var coef = (maxNorm / (total + 1e-6)).clamp_max(1.0);
+            using var eps = 1e-6.ToScalar();
+            using var one = 1.0.ToScalar();
+            var coef = torch.minimum(tensor(maxNorm, float32, total.device).div(total.add(eps, one)), tensor(1f, float32, total.device));
             foreach (var g in grads) g.mul_(coef.to(g.dtype));
         }
         return totalValue;

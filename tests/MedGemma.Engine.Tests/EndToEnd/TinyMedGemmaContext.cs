@@ -22,6 +22,7 @@ public sealed class TinyMedGemmaContext : IDisposable
     public ImagePreprocessor Images { get; }
     public JsonDocument GoldenJson { get; }
     public SafeTensorsFile Golden { get; }
+    /// <summary>The model, loaded on first use: touch it before opening a dispose scope, which would otherwise own the weights.</summary>
     public MedGemmaModel Model => model.Value;
 
     public TinyMedGemmaContext()

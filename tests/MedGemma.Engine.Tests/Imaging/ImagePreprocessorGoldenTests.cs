@@ -8,7 +8,9 @@ namespace MedGemma.Engine.Tests.Imaging;
 
 /// <summary>
 /// Parity with Gemma3ImageProcessor (tests/fixtures/images/preprocess_golden.*): size 56 full tensors, size 896
-/// subsampled [:, :, ::8, ::8].
+/// subsampled [:, :, ::8, ::8]. The fixture was made by transformers' fast (torchvision) processor — its fused
+/// normalisation reproduces the floats bit for bit — so the default backend must match PNG exactly; the Pillow
+/// backend (the slow processor) may differ by one 8-bit step on a few pixels.
 /// </summary>
 public class ImagePreprocessorGoldenTests(ITestOutputHelper output)
 {
@@ -24,8 +26,24 @@ public class ImagePreprocessorGoldenTests(ITestOutputHelper output)
     [MemberData(nameof(Cases))]
     public void Matches_the_reference_processor(string file, int size)
     {
+        var (mean, max) = Compare(file, size, ImageProcessorBackend.Torchvision);
+        Assert.True(mean <= 0.002, $"mean |Δ| {mean}");
+        if (file.EndsWith(".png", StringComparison.Ordinal)) Assert.Equal(0.0, max);
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Pillow_backend_is_within_one_step(string file, int size)
+    {
+        var (mean, max) = Compare(file, size, ImageProcessorBackend.Pillow);
+        Assert.True(mean <= 0.002, $"mean |Δ| {mean}");
+        if (file.EndsWith(".png", StringComparison.Ordinal)) Assert.True(max <= 0.008, $"max |Δ| {max}");
+    }
+
+    (double Mean, double Max) Compare(string file, int size, ImageProcessorBackend backend)
+    {
         var golden = ReadF32(Path.Combine(Images, "preprocess_golden.safetensors"), $"{file}@{size}", out var shape);
-        var config = ImageProcessorConfig.Load(Path.Combine(Images, "preprocessor_896")) with { Height = size, Width = size };
+        var config = ImageProcessorConfig.Load(Path.Combine(Images, "preprocessor_896")) with { Height = size, Width = size, Backend = backend };
         var ours = new ImagePreprocessor(config).Preprocess(ImageLoader.Load(Path.Combine(Images, file)));
         Assert.Equal(3 * size * size, ours.Length);
 
@@ -42,9 +60,8 @@ public class ImagePreprocessorGoldenTests(ITestOutputHelper output)
                     max = Math.Max(max, d);
                 }
         var mean = sum / golden.Length;
-        output.WriteLine($"{file}@{size}: mean |Δ| = {mean:G4}, max |Δ| = {max:G4} ({max * 127.5:F1} LSB)");
-        Assert.True(mean <= 0.002, $"mean |Δ| {mean}");
-        if (file.EndsWith(".png", StringComparison.Ordinal)) Assert.True(max <= 0.008, $"max |Δ| {max}");
+        output.WriteLine($"{backend} {file}@{size}: mean |Δ| = {mean:G4}, max |Δ| = {max:G4} ({max * 127.5:F1} steps of 1/255)");
+        return (mean, max);
     }
 
     /// <summary>Reads one F32 tensor from a safetensors file (header JSON, then little-endian data).</summary>

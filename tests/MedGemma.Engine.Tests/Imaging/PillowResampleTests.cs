@@ -26,7 +26,7 @@ public class PillowResampleTests(ITestOutputHelper output)
 
     static byte[] Resize(RgbImage img, int ow, int oh, PillowFilter f)
     {
-        var cfg = new ImageProcessorConfig { Width = ow, Height = oh, Resample = f, DoRescale = false, DoNormalize = false };
+        var cfg = new ImageProcessorConfig { Width = ow, Height = oh, Resample = f, DoRescale = false, DoNormalize = false, Backend = ImageProcessorBackend.Pillow };
         var chw = new ImagePreprocessor(cfg).Preprocess(img);
         var plane = ow * oh;
         var rgb = new byte[3 * plane];

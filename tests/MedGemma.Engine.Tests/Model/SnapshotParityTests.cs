@@ -63,4 +63,18 @@ public sealed class SnapshotParityTests(ITestOutputHelper output, SnapshotParity
             new GenerationOptions { MaxNewTokens = (int)expected.shape[1] - prompt });
         Assert.Equal(FixtureParityTests.Rows(expected, prompt), ids);
     }
+
+    [Fact]
+    public void PlainArrayEntryPointGivesTheGoldenCaptionIds()
+    {
+        var g = loaded.Golden;
+        long[][] Rows(Tensor t) => FixtureParityTests.Rows(t, 0);
+        var expected = g["case1.generated"];
+        var prompt = (int)g["case1.input_ids"].shape[1];
+        var ids = loaded.Model.Generate(Rows(g["case1.input_ids"]), g["case1.pixel_values"].data<float>().ToArray(),
+            Rows(g["case1.attention_mask"]), Rows(g["case1.token_type_ids"]), new GenerationOptions { MaxNewTokens = 5 });
+        Assert.Equal(FixtureParityTests.Rows(expected, prompt)[0][..5], ids[0]);
+        var bad = Assert.Throws<MedGemmaException>(() => loaded.Model.Generate(new[] { new long[] { 2, 999999 } }, null, null, null, new GenerationOptions()));
+        Assert.Equal("inputIds", bad.Target);
+    }
 }

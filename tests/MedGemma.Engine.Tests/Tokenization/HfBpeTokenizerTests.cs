@@ -89,6 +89,9 @@ public class HfBpeTokenizerTests
         Assert.Equal(beforeEmoji, cut.Count);
         Assert.Equal(emoji, consumedAtEmoji);
 
+        // A budget inside one character's byte tokens stops before the character.
+        Assert.Equal([2], tok.EncodeToIds("🫁", 3, out _, out var consumedNone));
+        Assert.Equal(0, consumedNone);
         var index = tok.GetIndexByTokenCount(text, 5, out _, out var count);
         Assert.Equal(5, count);
         Assert.Equal(consumed, index);
