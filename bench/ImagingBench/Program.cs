@@ -23,9 +23,9 @@ var resize = typeof(ImageLoader).Assembly.GetType("MedGemma.Engine.Imaging.Pillo
 var img = ImageLoader.Load(tmp);
 var pre = new ImagePreprocessor(new ImageProcessorConfig { Width = 896, Height = 896 });
 Time($"decode {img.Width}x{img.Height} JPEG", () => ImageLoader.Load(tmp));
-Time("horizontal pass only (-> 896 x H)", () => resize.Invoke(null, [img.Pixels, img.Width, img.Height, 896, img.Height, PillowFilter.Bilinear]));
-Time("vertical pass only (-> W x 896)", () => resize.Invoke(null, [img.Pixels, img.Width, img.Height, img.Width, 896, PillowFilter.Bilinear]));
-Time("resize -> 896x896", () => resize.Invoke(null, [img.Pixels, img.Width, img.Height, 896, 896, PillowFilter.Bilinear]));
+Time("horizontal pass only (-> 896 x H)", () => resize.Invoke(null, [img.Pixels, img.Width, img.Height, 896, img.Height, PillowFilter.Bilinear, true]));
+Time("vertical pass only (-> W x 896)", () => resize.Invoke(null, [img.Pixels, img.Width, img.Height, img.Width, 896, PillowFilter.Bilinear, true]));
+Time("resize -> 896x896", () => resize.Invoke(null, [img.Pixels, img.Width, img.Height, 896, 896, PillowFilter.Bilinear, true]));
 Time("preprocess -> 3x896x896 floats", () => pre.Preprocess(img));
 Time("load + preprocess", () => pre.Preprocess(ImageLoader.Load(tmp)));
 
