@@ -17,6 +17,7 @@
         'Remove-MedGemmaModel'
         'Get-MedicalCaption'
         'Import-LoraAdapter'
+        'Start-LoraTraining'
         'Start-CaptionServer'
         'Get-CaptionServer'
         'Stop-CaptionServer'

@@ -8,6 +8,9 @@ using MedGemma.Bench.Workloads;
 IWorkload[] workloads =
 [
     new TokenizerWorkload(),
+    new CaptionWorkload(),
+    new TrainWorkload(),
+    new LoadWorkload(),
 ];
 
 var options = BenchArgs.Parse(args);

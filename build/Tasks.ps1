@@ -140,7 +140,12 @@ Import-Module '$pester' -Force
 
 function Invoke-Demo {
     param([string]$Root)
-    throw 'The demo pipeline is not wired yet.'
+    . (Join-Path $Root 'build/TinyModel.ps1')
+    # A real MedGemma folder in MEDGEMMA_MODEL gives real captions; otherwise the tiny random model runs the same pipeline.
+    $demoArgs = if ($env:MEDGEMMA_MODEL) { @('-Model', $env:MEDGEMMA_MODEL, '-MaxSteps', '10', '-LearningRate', '2e-4', '-MaxNewTokens', '96') }
+                else { @('-Model', (Get-TinyMedGemmaFolder -Root $Root)) }
+    $pwsh = @(Get-PwshCommand)
+    Invoke-Native $pwsh[0] (@($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'build/Demo.ps1'), '-Root', $Root) + $demoArgs)
 }
 
 function Invoke-Bench {

@@ -70,6 +70,23 @@ Describe 'Get-MedicalCaption' {
         $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
     }
 
+    It 'stops promptly on Ctrl+C (PowerShell.Stop) in the middle of generation' {
+        $iss = [System.Management.Automation.Runspaces.InitialSessionState]::CreateDefault2()
+        $iss.ImportPSModule($ModuleManifest)
+        $ps = [powershell]::Create($iss)
+        try {
+            # The resident model is per process, so the child runspace uses the same session without loading.
+            [void]$ps.AddCommand('Get-MedicalCaption').AddParameter('InputObject', (Join-Path $images 'c_rgb.png')).AddParameter('MaxNewTokens', 4000)
+            $handle = $ps.BeginInvoke()
+            $deadline = [DateTime]::UtcNow.AddMinutes(2)
+            while ($ps.Streams.Progress.Count -lt 2 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            $watch = [Diagnostics.Stopwatch]::StartNew()
+            $ps.Stop()
+            $watch.Elapsed.TotalSeconds | Should -BeLessThan 30
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+        } finally { $ps.Dispose() }
+    }
+
     It 'names a missing file as ObjectNotFound with the path as target' {
         $missing = Join-Path $images 'nope.png'
         Get-MedicalCaption $missing @common -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty

@@ -29,38 +29,8 @@ function Get-SourceCmdletNames {
     } | Sort-Object -Unique
 }
 
-# The tiny MedGemma folder (random weights, real vocabulary and 896x896 images) with the real tokenizer.json:
-# the same folder tests/MedGemma.Engine.Tests/Support/TokenizerAssets.SnapshotFolderWithTokenizer() builds.
-# build.ps1 test fetches tokenizer.json into the cache first (Install-TokenizerAssets).
-function Get-TinyMedGemmaFolder {
-    $pin = Get-Content -Raw (Join-Path $script:RepoRoot 'build/tokenizer-package.json') | ConvertFrom-Json
-    $cache = if ($env:MEDGEMMA_CACHE) { [IO.Path]::GetFullPath($env:MEDGEMMA_CACHE) } else { Join-Path ([Environment]::GetFolderPath('UserProfile')) '.cache/medgemma' }
-    $tokenizer = Join-Path $cache ("npm/{0}-{1}/tokenizer.json" -f $pin.package.TrimStart('@').Replace('/', '-'), $pin.version)
-    if (-not (Test-Path $tokenizer)) {
-        . (Join-Path $script:RepoRoot 'build/Tasks.ps1')
-        Install-TokenizerAssets -Root $script:RepoRoot
-    }
-    $source = Join-Path $script:RepoRoot 'tests/fixtures/tiny-medgemma-snapshot'
-    $target = Join-Path $script:RepoRoot 'out/fixtures-cache/tiny-medgemma-snapshot+tokenizer'
-    New-Item -ItemType Directory -Force $target | Out-Null
-    foreach ($f in Get-ChildItem $source -File) {
-        $name = $f.Name -replace '\.gz$', ''
-        $dst = Join-Path $target $name
-        if ((Test-Path $dst) -and (Get-Item $dst).LastWriteTimeUtc -ge $f.LastWriteTimeUtc) { continue }
-        $tmp = "$dst.$PID.tmp"
-        if ($f.Extension -eq '.gz') {
-            $in = [IO.Compression.GZipStream]::new([IO.File]::OpenRead($f.FullName), [IO.Compression.CompressionMode]::Decompress)
-            $out = [IO.File]::Create($tmp)
-            try { $in.CopyTo($out) } finally { $out.Dispose(); $in.Dispose() }
-        } else { Copy-Item $f.FullName $tmp -Force }
-        Move-Item -Force $tmp $dst
-    }
-    $dstTok = Join-Path $target 'tokenizer.json'
-    if (-not (Test-Path $dstTok) -or (Get-Item $dstTok).Length -ne (Get-Item $tokenizer).Length) {
-        Copy-Item $tokenizer "$dstTok.$PID.tmp" -Force; Move-Item -Force "$dstTok.$PID.tmp" $dstTok
-    }
-    $target
-}
+# The tiny MedGemma folder with the real tokenizer (build/TinyModel.ps1; shared with `build.ps1 demo`).
+. (Join-Path $script:RepoRoot 'build/TinyModel.ps1')
 
 # Shapes of every tensor in a model folder's safetensors files (reads only the JSON headers).
 function Get-SafetensorsShapes([string]$Folder) {

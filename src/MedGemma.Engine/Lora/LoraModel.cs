@@ -17,6 +17,26 @@ public sealed class LoraModel
 
     public LoraModel(nn.Module root) => this.root = root;
 
+    static readonly System.Runtime.CompilerServices.ConditionalWeakTable<nn.Module, LoraModel> PerModel = new();
+
+    /// <summary>The one LoRA layer of a loaded model (created on first use), so adapters attached by one call are seen by the next.</summary>
+    public static LoraModel Of(Model.MedGemmaModel model) => PerModel.GetValue(model.Network, n => new LoraModel(n));
+
+    /// <summary>Loads a PEFT adapter folder and attaches it under <paramref name="name"/>; it becomes active when it is the first.</summary>
+    public IReadOnlyList<string> Attach(string adapterFolder, string name)
+    {
+        using var adapter = LoraAdapter.Load(adapterFolder);
+        adapter.AttachTo(this, name);
+        return AdaptedModules(name);
+    }
+
+    /// <summary>Writes an attached adapter as a PEFT folder (transformers-5 key layout).</summary>
+    public void Save(string name, string folder)
+    {
+        using var adapter = LoraAdapter.FromModel(this, name);
+        adapter.Save(folder);
+    }
+
     public nn.Module Root => root;
     public IReadOnlyCollection<string> Adapters => configs.Keys;
     public string? ActiveAdapter { get; private set; }

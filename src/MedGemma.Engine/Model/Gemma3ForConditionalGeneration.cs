@@ -22,6 +22,16 @@ public sealed class Gemma3ForConditionalGeneration : nn.Module
     }
 
     public Gemma3Config Config { get; }
+
+    /// <summary>
+    /// Trade compute for memory in training: decoder layers are recomputed during backward (same gradients).
+    /// Applies in train() mode with gradients enabled and no KV cache.
+    /// </summary>
+    public bool GradientCheckpointing
+    {
+        get => model.LanguageModel.GradientCheckpointing;
+        set => model.LanguageModel.GradientCheckpointing = value;
+    }
     public Gemma3Model Model => model;
 
     /// <summary>The dtype of the weights (taken from the token embedding).</summary>

@@ -25,6 +25,8 @@ public sealed class Gemma3DecoderLayer : nn.Module
         RegisterComponents();
     }
 
+    public bool IsSliding => self_attn.IsSliding;
+
     public Tensor forward(Tensor hidden, AttentionContext ctx)
     {
         using var scope = torch.NewDisposeScope();

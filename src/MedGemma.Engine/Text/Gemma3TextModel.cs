@@ -29,6 +29,9 @@ public sealed class Gemma3TextModel : nn.Module
     }
 
     public Gemma3TextConfig Config => config;
+
+    /// <summary>Recompute each decoder layer in backward instead of keeping its activations (training only).</summary>
+    public bool GradientCheckpointing { get; set; }
     public Gemma3TextScaledWordEmbedding EmbedTokens => embed_tokens;
     public Gemma3RotaryEmbedding GlobalRope => globalRope;
     public Gemma3RotaryEmbedding LocalRope => localRope;
@@ -82,7 +85,16 @@ public sealed class Gemma3TextModel : nn.Module
         };
 
         var hidden = inputsEmbeds;
-        foreach (var layer in layers) hidden = layer.forward(hidden, ctx);
+        var checkpoint = GradientCheckpointing && training && torch.is_grad_enabled() && cache is null;
+        // The checkpointed function only back-propagates when its input needs a gradient; with a frozen embedding
+        // (LoRA) it would not, so make the input a leaf that does.
+        if (checkpoint && !hidden.requires_grad) hidden = hidden.detach().requires_grad_(true);
+        foreach (var layer in layers)
+        {
+            if (!checkpoint) { hidden = layer.forward(hidden, ctx); continue; }
+            var sliding = layer.IsSliding;
+            hidden = DecoderLayerCheckpoint.apply(hidden, sliding ? lcos : gcos, sliding ? lsin : gsin, sliding ? ctx.LocalMask : ctx.GlobalMask, layer);
+        }
         cache?.Advance(n);
         return norm.call(hidden).MoveToOuterDisposeScope();
     }

@@ -44,25 +44,28 @@ public sealed class LoraTrainer
         return trainer.Train(train, val, options, progress, cancellationToken, modelFolder);
     }
 
-    /// <summary>Trains a new adapter on the loaded model; the adapter stays attached (and active) afterwards.</summary>
+    /// <summary>Trains a new adapter on the loaded model; it stays attached (and active) under <paramref name="adapterName"/> afterwards.</summary>
     public TrainingResult Train(IReadOnlyList<CaptionSample> train, IReadOnlyList<CaptionSample> validation, TrainingOptions options,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, string? baseModelName = null, PromptOptions? promptOptions = null)
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, string? baseModelName = null, PromptOptions? promptOptions = null,
+        string adapterName = AdapterName)
     {
         options.Validate();
         if (options.GradientCheckpointing)
             throw new MedGemmaException(MedGemmaErrorKind.NotSupported, "GradientCheckpointingNotSupported",
                 "Gradient checkpointing is not available in this engine yet (TorchSharp has no torch.utils.checkpoint); lower BatchSize and raise GradientAccumulation instead.",
                 nameof(TrainingOptions.GradientCheckpointing));
-        var preparer = new CaptionSamplePreparer(prompts, images, promptOptions ?? new PromptOptions(), options.LossOn);
-        var lora = new LoraModel(model.Network);
+        var preparer = new CaptionSamplePreparer(prompts, images,
+            promptOptions ?? new PromptOptions { Instruction = options.Instruction, SystemPrompt = options.SystemPrompt }, options.LossOn);
+        var lora = LoraModel.Of(model);
         var config = LoraConfigFor(options, baseModelName);
-        lora.AddAdapter(AdapterName, config);
+        lora.AddAdapter(adapterName, config);
+        lora.SetActive(adapterName);
         var task = new Gemma3TrainingTask(model.Network,
             (isValidation, i) => preparer.Prepare(isValidation ? validation[i] : train[i]),
             train.Count, validation.Count, prompts.Tokenizer.PadId);
         try
         {
-            return new TrainingLoop(task, lora, AdapterName, options, progress).Run(cancellationToken);
+            return new TrainingLoop(task, lora, adapterName, options, progress).Run(cancellationToken);
         }
         finally
         {

@@ -32,6 +32,10 @@ public sealed record TrainingOptions
     public double WarmupRatio { get; init; } = 0.03;
     public bool GradientCheckpointing { get; init; }
     public LossOn LossOn { get; init; } = LossOn.Answer;
+    /// <summary>The user instruction of every training prompt; caption later with the same one.</summary>
+    public string Instruction { get; init; } = Tokenization.PromptOptions.DefaultInstruction;
+    /// <summary>Optional system prompt of every training prompt.</summary>
+    public string? SystemPrompt { get; init; }
 
     /// <summary>Validation every N optimizer steps (0: only at epoch ends).</summary>
     public int EvalEvery { get; init; }

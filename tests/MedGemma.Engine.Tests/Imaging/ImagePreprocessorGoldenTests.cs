@@ -40,6 +40,29 @@ public class ImagePreprocessorGoldenTests(ITestOutputHelper output)
         if (file.EndsWith(".png", StringComparison.Ordinal)) Assert.True(max <= 0.008, $"max |Δ| {max}");
     }
 
+    /// <summary>The end-to-end fixture's full 896×896 pixel_values, with the processor config of the saved model folder.</summary>
+    [Theory]
+    [InlineData("case0", "img_gray_300x240.png")]
+    [InlineData("case1", "img_rgb_500x380.jpg")]
+    public void Matches_the_end_to_end_pixel_values(string caseName, string file)
+    {
+        var golden = ReadF32(Path.Combine(Fixtures.Folder("tiny-medgemma-e2e"), "golden.safetensors"), caseName + ".pixel_values", out var shape);
+        Assert.Equal([1L, 3, 896, 896], shape);
+        var pre = ImagePreprocessor.FromModelFolder(Path.Combine(Fixtures.Root, "tiny-medgemma-snapshot"));
+        var ours = pre.Preprocess(ImageLoader.Load(Path.Combine(Images, file)));
+        Assert.Equal(golden.Length, ours.Length);
+        double sum = 0, max = 0;
+        for (var i = 0; i < ours.Length; i++)
+        {
+            var d = Math.Abs(ours[i] - golden[i]);
+            sum += d;
+            max = Math.Max(max, d);
+        }
+        output.WriteLine($"{caseName} {file}: mean |Δ| = {sum / ours.Length:G4}, max |Δ| = {max:G4}");
+        Assert.True(sum / ours.Length <= 0.002, $"mean |Δ| {sum / ours.Length}");
+        if (file.EndsWith(".png", StringComparison.Ordinal)) Assert.Equal(0.0, max);
+    }
+
     (double Mean, double Max) Compare(string file, int size, ImageProcessorBackend backend)
     {
         var golden = ReadF32(Path.Combine(Images, "preprocess_golden.safetensors"), $"{file}@{size}", out var shape);

@@ -171,3 +171,35 @@ public class LoraParityTests(ITestOutputHelper output)
         }
     }
 }
+
+public class LoraModelFacadeTests
+{
+    [Fact]
+    public void AttachActivateSaveThroughTheLoadedModel()
+    {
+        var tiny = Fixtures.Folder("tiny-gemma3");
+        using var model = MedGemmaModel.Load(tiny, CPU, ScalarType.Float32);
+        var lora = LoraModel.Of(model);
+        Assert.Same(lora, LoraModel.Of(model));
+        Assert.Equal(18, lora.Attach(Path.Combine(tiny, "adapter"), "peft").Count);
+        Assert.Equal("peft", lora.ActiveAdapter);
+        lora.AddAdapter("fresh", new LoraConfig { R = 2, Alpha = 4 });
+        Assert.Equal("peft", lora.ActiveAdapter);
+        lora.SetActive("fresh");
+        var dir = Directory.CreateTempSubdirectory("facade").FullName;
+        try
+        {
+            lora.Save("peft", dir);
+            using var saved = LoraAdapter.Load(dir);
+            using var original = LoraAdapter.Load(Path.Combine(tiny, "adapter"));
+            foreach (var (module, (a, b)) in original.Weights)
+            {
+                Assert.True(a.allclose(saved.Weights[module].A, 0, 0));
+                Assert.True(b.allclose(saved.Weights[module].B, 0, 0));
+            }
+        }
+        finally { Directory.Delete(dir, true); }
+        var e = Assert.Throws<MedGemmaException>(() => lora.SetActive("nope"));
+        Assert.Equal("AdapterNotFound", e.ErrorId);
+    }
+}

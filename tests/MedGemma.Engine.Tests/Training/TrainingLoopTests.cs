@@ -6,7 +6,15 @@ using static TorchSharp.torch;
 
 namespace MedGemma.Engine.Tests.Training;
 
+/// <summary>
+/// Runs alone: exact-resume checks reseed libtorch's global generator (dropout draws from it), which a
+/// test in another class drawing random numbers at the same time would disturb.
+/// </summary>
+[CollectionDefinition(nameof(GlobalRngCollection), DisableParallelization = true)]
+public class GlobalRngCollection;
+
 /// <summary>The loop on a toy regression task, so order, accumulation, checkpoints and resume are checked fast.</summary>
+[Collection(nameof(GlobalRngCollection))]
 public class TrainingLoopTests : IDisposable
 {
     readonly string dir = Directory.CreateTempSubdirectory("loop").FullName;

@@ -1,0 +1,45 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MedGemma.Engine.Text;
+
+/// <summary>
+/// Gradient checkpointing for one decoder layer (TorchSharp has no torch.utils.checkpoint): the forward runs
+/// without recording the graph and keeps only the layer input; backward recomputes the layer with gradients on
+/// and back-propagates through the recomputation, so parameters (LoRA included) get the same gradients.
+/// </summary>
+internal sealed class DecoderLayerCheckpoint : torch.autograd.SingleTensorFunction<DecoderLayerCheckpoint>
+{
+    public override string Name => nameof(DecoderLayerCheckpoint);
+
+    static AttentionContext Context(Tensor cos, Tensor sin, Tensor mask) => new()
+    {
+        GlobalCos = cos, GlobalSin = sin, LocalCos = cos, LocalSin = sin, GlobalMask = mask, LocalMask = mask,
+    };
+
+    /// <summary>vars: hidden, cos, sin, mask (for this layer's attention type), the layer.</summary>
+    public override Tensor forward(torch.autograd.AutogradContext ctx, params object[] vars)
+    {
+        var (hidden, cos, sin, mask) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3]);
+        var layer = (Gemma3DecoderLayer)vars[4];
+        ctx.save_for_backward(new List<Tensor> { hidden, cos, sin, mask });
+        ctx.save_data("layer", layer);
+        return layer.forward(hidden, Context(cos, sin, mask));
+    }
+
+    public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor gradOutput)
+    {
+        var saved = ctx.get_saved_variables();
+        var layer = (Gemma3DecoderLayer)ctx.get_data("layer");
+        Tensor gradInput;
+        using (var scope = torch.NewDisposeScope())
+        using (torch.enable_grad())
+        {
+            var x = saved[0].detach().requires_grad_(true);
+            var y = layer.forward(x, Context(saved[1], saved[2], saved[3]));
+            torch.autograd.backward(new[] { y }, new[] { gradOutput });
+            gradInput = x.grad!.clone().MoveToOuterDisposeScope();
+        }
+        return new List<Tensor> { gradInput, null!, null!, null!, null! };  // one entry per argument of apply()
+    }
+}

@@ -1,0 +1,50 @@
+using MedGemma.Engine.Config;
+using MedGemma.Engine.IO;
+using MedGemma.Engine.Model;
+using MedGemma.Engine.Tests.Support;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MedGemma.Engine.Tests.Model;
+
+public class GradientCheckpointingTests
+{
+    [Fact]
+    public void CheckpointedLayersGiveTheSameLossAndGradients()
+    {
+        using var scope = torch.NewDisposeScope();
+        var dir = Fixtures.Folder("tiny-gemma3");
+        var g = GoldenFile.Read(Path.Combine(dir, "golden.safetensors"));
+        using var model = new Gemma3ForConditionalGeneration(Gemma3Config.Load(dir));
+        CheckpointLoader.Load(model, Path.Combine(dir, "model.safetensors"), torch.CPU, ScalarType.Float32);
+        model.train();
+        // As under LoRA: everything frozen (embedding included) except a few projections.
+        string[] trainable = { "model.language_model.layers.2.self_attn.q_proj.weight", "model.language_model.layers.5.self_attn.v_proj.weight",
+                               "model.language_model.layers.6.mlp.up_proj.weight" };
+        foreach (var (name, p) in model.named_parameters()) p.requires_grad_(trainable.Contains(name));
+
+        (float Loss, Tensor[] Grads) Step(bool checkpoint)
+        {
+            model.GradientCheckpointing = checkpoint;
+            model.zero_grad();
+            using var output = model.Forward(new Gemma3Inputs
+            {
+                InputIds = g["input_ids"], PixelValues = g["pixel_values"], AttentionMask = g["attention_mask"],
+                TokenTypeIds = g["token_type_ids"], Labels = g["labels"],
+            });
+            output.Loss!.backward();
+            var named = model.named_parameters().ToDictionary(x => x.name, x => x.parameter);
+            return (output.Loss.item<float>(), trainable.Select(n => named[n].grad!.clone()).ToArray());
+        }
+
+        var plain = Step(false);
+        var ckpt = Step(true);
+        Assert.Equal(plain.Loss, ckpt.Loss, 6);
+        for (var i = 0; i < trainable.Length; i++)
+        {
+            var rel = (plain.Grads[i] - ckpt.Grads[i]).abs().max().item<float>() / plain.Grads[i].abs().max().item<float>();
+            Assert.True(plain.Grads[i].abs().max().item<float>() > 0, trainable[i] + " got no gradient");
+            Assert.True(rel < 1e-5, $"{trainable[i]}: relative gradient difference {rel}");
+        }
+    }
+}
