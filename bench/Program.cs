@@ -11,6 +11,7 @@ IWorkload[] workloads =
     new CaptionWorkload(),
     new TrainWorkload(),
     new LoadWorkload(),
+    new DicomWorkload(),
 ];
 
 var options = BenchArgs.Parse(args);
