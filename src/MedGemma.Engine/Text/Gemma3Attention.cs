@@ -119,7 +119,9 @@ public sealed class Gemma3Attention : nn.Module
 
     /// <summary>
     /// The same attention through fused SDPA. TorchSharp's binding has no scale or GQA arguments, so q is pre-scaled
-    /// (SDPA divides by sqrt(D)) and k/v are expanded to all query heads; rows with no allowed key are zeroed.
+    /// (SDPA divides by sqrt(D); skipped when the factor is 1, as for query_pre_attn_scalar = head_dim) and k/v are
+    /// expanded to all query heads; rows with no allowed key are zeroed. For a single query (a decode step) the rep
+    /// query heads of a key/value head become rep query rows against the shared k/v instead: no copies of the cache per step.
     /// </summary>
     static Tensor Sdpa(Tensor q, Tensor k, Tensor v, Tensor? mask, double scaling)
     {
@@ -127,13 +129,20 @@ public sealed class Gemma3Attention : nn.Module
         var (b, h, n, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
         var (hkv, lk) = (k.shape[1], k.shape[2]);
         var rep = h / hkv;
-        if (rep > 1)
+        var factor = scaling * Math.Sqrt(d);
+        var qs = factor == 1.0 ? q : q * factor;
+        Tensor output;
+        if (n == 1)
+            output = nn.functional.scaled_dot_product_attention(qs.reshape(b, hkv, rep, d), k, v, mask, 0.0, false).reshape(b, h, 1, d);
+        else
         {
-            k = k.unsqueeze(2).expand(b, hkv, rep, lk, d).reshape(b, h, lk, d);
-            v = v.unsqueeze(2).expand(b, hkv, rep, lk, d).reshape(b, h, lk, d);
+            if (rep > 1)
+            {
+                k = k.unsqueeze(2).expand(b, hkv, rep, lk, d).reshape(b, h, lk, d);
+                v = v.unsqueeze(2).expand(b, hkv, rep, lk, d).reshape(b, h, lk, d);
+            }
+            output = nn.functional.scaled_dot_product_attention(qs, k, v, mask, 0.0, false);    // (B, H, n, D)
         }
-        var qs = q * (scaling * Math.Sqrt(d));
-        var output = nn.functional.scaled_dot_product_attention(qs, k, v, mask, 0.0, false);     // (B, H, n, D)
         if (mask is not null)
         {
             var anyKey = mask.any(-1, keepdim: true);                                           // (B, 1, n, 1)
