@@ -8,6 +8,10 @@ using MedGemma.Bench.Workloads;
 IWorkload[] workloads =
 [
     new TokenizerWorkload(),
+    new CaptionWorkload(),
+    new TrainWorkload(),
+    new LoadWorkload(),
+    new DicomWorkload(),
 ];
 
 var options = BenchArgs.Parse(args);
@@ -15,7 +19,7 @@ if (options.Has("help") || options.Positional.FirstOrDefault() is "help")
 {
     Console.WriteLine("Workloads:");
     foreach (var w in workloads) Console.WriteLine($"  {w.Name,-12} {w.Description}");
-    Console.WriteLine("Common options: --cpu (run every CPU workload), --repeat N");
+    Console.WriteLine("Common options: --cpu (run every CPU workload), --repeat N, --warmup N, --size full|mid|tiny, --device cpu|cuda, --dtype bf16|fp32, --kernel auto|eager|sdpa, --json PATH (merge the headline numbers into PATH)");
     return 0;
 }
 
@@ -23,6 +27,10 @@ var selected = options.Positional.Count == 0
     ? workloads.Where(w => !options.Has("cpu") || w.RunsOnCpu).ToList()
     : options.Positional.Select(name => workloads.FirstOrDefault(w => w.Name == name)
         ?? throw new ArgumentException($"Unknown workload '{name}'. Known: {string.Join(", ", workloads.Select(w => w.Name))}")).ToList();
+
+// --kernel auto|eager|sdpa: the attention kernel of both towers (default: the engine's own default).
+if (options.Get("kernel") is { } kernel)
+    MedGemma.Engine.Text.Gemma3Attention.DefaultKernel = Enum.Parse<MedGemma.Engine.Text.AttentionKernel>(kernel, ignoreCase: true);
 
 var exit = 0;
 foreach (var w in selected)

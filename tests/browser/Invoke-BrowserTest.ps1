@@ -3,8 +3,9 @@
     Real-browser test of the caption server page: starts a server on 127.0.0.1, drives headless
     Chromium through caption-page.test.mjs, and prints "BROWSER_COUNTS <passed> <failed>".
 .DESCRIPTION
-    Needs /usr/bin/chromium and tests/browser/node_modules (build/Tasks.ps1 installs both).
-    Runs in its own pwsh process: the server lives in this process until the test ends.
+    Needs /usr/bin/chromium and tests/browser/node_modules (build/Tasks.ps1 installs both), the built module,
+    and the DICOM samples the xUnit tests cache. Runs in its own pwsh process: the server lives in
+    this process until the test ends.
 #>
 param(
     [Parameter(Mandatory)][string]$Root,
@@ -14,14 +15,12 @@ param(
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 
-# The engine test project's output holds the engine with all its dependencies side by side.
-$engineDir = Join-Path $Root "tests/MedGemma.Engine.Tests/bin/$Configuration/net10.0"
-Add-Type -Path (Join-Path $engineDir 'SixLabors.ImageSharp.dll')
-Add-Type -Path (Join-Path $engineDir 'MedGemma.Engine.dll')
-Add-Type -Path (Join-Path $PSScriptRoot 'BrowserFakeBackend.cs') -IgnoreWarnings -WarningAction SilentlyContinue -ReferencedAssemblies @(
-    (Join-Path $engineDir 'MedGemma.Engine.dll'), (Join-Path $engineDir 'SixLabors.ImageSharp.dll'),
-    'System.Runtime', 'System.Collections', 'System.Linq', 'System.Threading', 'netstandard')
-$backend = [BrowserFakeBackend]::new()
+# The real thing: the built module serving the tiny MedGemma snapshot (random weights, real vocabulary and
+# 896x896 images) with the npm tokenizer.json (build/TinyModel.ps1).
+. (Join-Path $Root 'build/TinyModel.ps1')
+$model = Get-TinyMedGemmaFolder -Root $Root
+Import-Module (Join-Path $Root 'out/MedGemma/MedGemma.psd1')
+$session = Import-MedGemmaModel -Path $model -Device cpu
 
 $work = Join-Path $OutDir 'inputs'
 New-Item -ItemType Directory -Force $work | Out-Null
@@ -36,14 +35,15 @@ $bytes = [IO.File]::ReadAllBytes($good)
 $cache = if ($env:MEDGEMMA_CACHE) { $env:MEDGEMMA_CACHE } else { Join-Path ([Environment]::GetFolderPath('UserProfile')) '.cache/medgemma' }
 $dicom = Join-Path $cache 'dicom-samples/CT-MONO2-16-ankle.dcm'
 
-$options = [MedGemma.Engine.Server.CaptionServerOptions]@{ Port = 0 }
-$server = [MedGemma.Engine.Server.CaptionServer]::Start($backend, $options)
+$server = Start-CaptionServer -Model $session -Port 0
 try {
-    Write-Host "Browser test against $($server.BaseUrl) (model $($backend.Status().Model))"
+    Write-Host "Browser test against $($server.BaseUrl) (model $($server.Model), $($server.Device))"
+    # Few new tokens: the tiny model's captions are noise anyway, and the CPU stays quick.
+    $env:CAPTION_MAX_TOKENS = '4'
     & node (Join-Path $PSScriptRoot 'caption-page.test.mjs') $server.Url $good $bad $OutDir $dicom
     $code = $LASTEXITCODE
 } finally {
-    $server.Stop()
+    $server | Stop-CaptionServer
     Remove-Item -Recurse -Force $work -ErrorAction SilentlyContinue
 }
 exit $code

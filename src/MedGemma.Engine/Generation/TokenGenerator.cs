@@ -17,6 +17,7 @@ public sealed class TokenGenerator : IDisposable
     readonly KvCache cache;
     readonly torch.Generator? rng;
     readonly Tensor eos;
+    readonly long[] eosHost;
     readonly long pad;
     readonly Tensor tokens;    // (B, MaxNewTokens)
     readonly Tensor finished;  // (B) bool
@@ -39,7 +40,8 @@ public sealed class TokenGenerator : IDisposable
         var device = model.Device;
         var eosIds = options.EosTokenIds ?? generationConfig?.EosTokenIds ?? model.Config.EosTokenIds;
         pad = options.PadTokenId ?? generationConfig?.PadTokenId ?? model.Config.Text.PadTokenId;
-        eos = torch.tensor(eosIds.ToArray(), device: device).DetachFromDisposeScope();
+        eosHost = eosIds.ToArray();
+        eos = torch.tensor(eosHost, device: device).DetachFromDisposeScope();
         cache = new KvCache(model.Config.Text, BatchSize, (int)inputIds.shape[1] + options.MaxNewTokens, device, model.DType);
         if (options.DoSample) rng = new torch.Generator(options.Seed ?? (ulong)Random.Shared.NextInt64(), device);
         tokens = torch.full(BatchSize, options.MaxNewTokens, pad, dtype: ScalarType.Int64, device: device).DetachFromDisposeScope();
@@ -117,17 +119,39 @@ public sealed class TokenGenerator : IDisposable
         }
     }
 
-    /// <summary>Runs to the end (eos on every row, or the token limit) and returns <see cref="NewTokens"/>.</summary>
+    /// <summary>How many steps <see cref="Run"/> generates between two reads of the stop flags.</summary>
+    public const int StopCheckInterval = 8;
+
+    /// <summary>
+    /// Runs to the end (eos on every row, or the token limit) and returns <see cref="NewTokens"/>. Reading the stop
+    /// flags synchronises the host with the device and stalls the queue of work, so they are read every
+    /// <see cref="StopCheckInterval"/> steps; the steps made after the last row stopped are dropped, so the result
+    /// equals a check after every step.
+    /// </summary>
     public long[][] Run(CancellationToken cancellationToken = default, IProgress<int>? progress = null)
     {
-        while (!IsDone)
+        while (Steps < options.MaxNewTokens && !(Steps > 0 && Steps % StopCheckInterval == 0 && IsDone))
         {
             if (cancellationToken.IsCancellationRequested)
                 throw new MedGemmaException(MedGemmaErrorKind.Cancelled, "Cancelled", "Generation was cancelled.", null, new OperationCanceledException(cancellationToken));
             GenerateNextToken();
             progress?.Report(Steps);
         }
-        return NewTokens;
+        return TrimAfterLastStop(NewTokens);
+    }
+
+    /// <summary>Cuts the columns after the step at which every row had produced an eos (none when a row never did).</summary>
+    long[][] TrimAfterLastStop(long[][] rows)
+    {
+        var eosIds = eosHost;
+        var last = 0;
+        foreach (var row in rows)
+        {
+            var first = Array.FindIndex(row, t => Array.IndexOf(eosIds, t) >= 0);
+            if (first < 0) return rows;
+            last = Math.Max(last, first + 1);
+        }
+        return last >= Steps ? rows : rows.Select(r => r[..last]).ToArray();
     }
 
     /// <summary>A private copy on the model's device, so the caller keeps ownership of its tensors.</summary>

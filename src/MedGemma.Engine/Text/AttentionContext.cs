@@ -6,6 +6,7 @@ namespace MedGemma.Engine.Text;
 /// <summary>What every decoder layer of one forward shares: RoPE tables and masks per attention type, and the cache.</summary>
 public sealed class AttentionContext
 {
+    /// <summary>[B, 1, n, D] cos and signed sin from <see cref="Gemma3RotaryEmbedding.Forward"/>, per attention type.</summary>
     public required Tensor GlobalCos { get; init; }
     public required Tensor GlobalSin { get; init; }
     public required Tensor LocalCos { get; init; }

@@ -7,7 +7,7 @@ namespace MedGemma.Engine.Text;
 /// <summary>Which attention kernel runs: eager matmul-softmax (the reference's numerics) or fused SDPA.</summary>
 public enum AttentionKernel
 {
-    /// <summary>SDPA on CUDA when no gradients are recorded (inference); eager otherwise, so padded rows never risk NaN gradients.</summary>
+    /// <summary>SDPA on CUDA for inference and for unmasked attention (the vision tower); eager for masked training attention, so padded rows never risk NaN gradients.</summary>
     Auto,
     Eager,
     /// <summary>torch scaled_dot_product_attention (flash / memory-efficient kernels on GPU).</summary>
@@ -96,7 +96,10 @@ public sealed class Gemma3Attention : nn.Module
         var (b, h, n, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
         var hkv = k.shape[1];
         var rep = h / hkv;
-        var useSdpa = softcap is null && (Kernel == AttentionKernel.Sdpa || (Kernel == AttentionKernel.Auto && q.device.type == DeviceType.CUDA && !torch.is_grad_enabled()));
+        // Without a mask (the vision tower) no row can be fully masked, so SDPA is safe in training too; eager
+        // attention there would keep (N, heads, patches, patches) float32 scores per layer for the backward.
+        var useSdpa = softcap is null && (Kernel == AttentionKernel.Sdpa
+            || (Kernel == AttentionKernel.Auto && q.device.type == DeviceType.CUDA && (mask is null || !torch.is_grad_enabled())));
         if (useSdpa) return Sdpa(q, k, v, mask, scaling).MoveToOuterDisposeScope();
         var qg = q.view(b, hkv, rep, n, d);                                    // (B, Hkv, rep, n, D)
         var scores = torch.matmul(qg, k.unsqueeze(2).transpose(-1, -2)) * scaling; // (B, Hkv, rep, n, Lk)

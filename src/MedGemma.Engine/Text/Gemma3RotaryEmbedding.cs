@@ -38,27 +38,30 @@ public sealed class Gemma3RotaryEmbedding
         }
     }
 
-    /// <summary>cos and sin [B, n, head_dim] for positions [B, n], cast to <paramref name="dtype"/>.</summary>
+    /// <summary>
+    /// cos and signed sin [B, 1, n, head_dim] for positions [B, n], cast to <paramref name="dtype"/>, laid out for
+    /// <see cref="Apply"/>: the sin's first half is negated, so rotate_half becomes a roll (exactly the same products,
+    /// since negation is exact) and each Apply is 4 ops instead of 9, per layer and decoded token.
+    /// </summary>
     public (Tensor Cos, Tensor Sin) Forward(Tensor positionIds, ScalarType dtype)
     {
         using var scope = torch.NewDisposeScope();
-        var freqs = positionIds.to(ScalarType.Float32).unsqueeze(-1) * InvFreq(positionIds.device); // (B, n, D/2)
-        var emb = torch.cat(new[] { freqs, freqs }, -1);                                          // (B, n, D)
-        var cos = emb.cos().to(dtype);
-        var sin = emb.sin().to(dtype);
+        var freqs = (positionIds.to(ScalarType.Float32).unsqueeze(-1) * InvFreq(positionIds.device)).unsqueeze(1); // (B, 1, n, D/2)
+        var c = freqs.cos();
+        var s = freqs.sin();
+        var cos = torch.cat(new[] { c, c }, -1).to(dtype);
+        var sin = torch.cat(new[] { -s, s }, -1).to(dtype);
         return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());
     }
 
-    /// <summary>Rotates q or k [B, heads, n, D] by cos/sin [B, n, D].</summary>
+    /// <summary>
+    /// Rotates q or k [B, heads, n, D] by cos and signed sin [B, 1, n, D] from <see cref="Forward"/>:
+    /// x·cos + rotate_half(x)·sin, with rotate_half(x)·sin = roll(x, D/2)·signed sin.
+    /// </summary>
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
         using var scope = torch.NewDisposeScope();
-        var half = x.shape[^1] / 2;
-        var x1 = x.narrow(-1, 0, half);
-        var x2 = x.narrow(-1, half, half);
-        var rotated = torch.cat(new[] { -x2, x1 }, -1);
-        var c = cos.unsqueeze(1);
-        var s = sin.unsqueeze(1);
-        return (x * c + rotated * s).MoveToOuterDisposeScope();
+        var rolled = x.roll(x.shape[^1] / 2, -1);
+        return (x * cos + rolled * sin).MoveToOuterDisposeScope();
     }
 }

@@ -75,26 +75,4 @@ public class PillowResampleTests(ITestOutputHelper output)
         var img = Pattern(9, 7);
         Assert.Equal(img.Pixels, Resize(img, 9, 7, PillowFilter.Bilinear));
     }
-
-    [Fact]
-    public void Large_photo_to_896_takes_tens_of_milliseconds()
-    {
-        var img = Pattern(2000, 3000);
-        var pre = new ImagePreprocessor(new ImageProcessorConfig { Width = 896, Height = 896 });
-        pre.Preprocess(img); // warm-up (JIT, thread pool)
-        var times = new List<double>();
-        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
-        for (var i = 0; i < 3; i++)
-        {
-            var sw = Stopwatch.StartNew();
-            pre.Preprocess(img);
-            times.Add(sw.Elapsed.TotalMilliseconds);
-        }
-        var cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / 3;
-        times.Sort();
-        output.WriteLine($"2000x3000 -> 896x896 preprocess: median {times[1]:F1} ms wall, best {times[0]:F1} ms, {cpuMs:F1} ms CPU per image (process, all threads) on {Environment.ProcessorCount} cores");
-        // CPU time, not wall time, so a loaded machine does not fail it; generous for a Debug build.
-        // Release numbers (bench/ImagingBench) are in the issue notes.
-        Assert.True(cpuMs < 2000, $"{cpuMs} ms CPU per image");
-    }
 }

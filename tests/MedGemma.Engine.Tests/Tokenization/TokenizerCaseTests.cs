@@ -16,7 +16,9 @@ public class TokenizerCaseTests
     {
         var env = Environment.GetEnvironmentVariable("MEDGEMMA_TOKENIZER_CASES");
         if (string.IsNullOrWhiteSpace(env)) return [Path.Combine(Fixtures.Root, "tokenizer", "tokenizer_cases.json")];
-        return env.Split(':', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Path.GetFullPath).ToList();
+        // A relative path is taken from the current directory, else from the repository root.
+        return env.Split(':', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(p => Path.IsPathRooted(p) || File.Exists(p) ? Path.GetFullPath(p) : Path.Combine(Fixtures.RepoRoot, p)).ToList();
     }
 
     public static List<Case> LoadCases()

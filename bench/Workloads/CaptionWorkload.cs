@@ -1,0 +1,88 @@
+using MedGemma.Engine.Generation;
+using TorchSharp;
+using static TorchSharp.torch;
+using static MedGemma.Bench.Workloads.BenchTiming;
+
+namespace MedGemma.Bench.Workloads;
+
+/// <summary>
+/// Greedy captioning as shared/reference/hf_bench.py measures it: a 280-token prompt (one image + 16 text tokens),
+/// 64 new tokens with no early stop, batch 1 and 8. First-token time = a whole generation of one token;
+/// decode tokens/s = 63·B / (total − first), captions/s = B / total.
+/// </summary>
+public sealed class CaptionWorkload : IWorkload
+{
+    public string Name => "caption";
+    public string Description => "greedy captioning: first-token latency, decode tokens/s, captions/s (--size full|mid|tiny, --batches 1,8)";
+    public bool RunsOnCpu => true;
+
+    public int Run(BenchArgs a)
+    {
+        var device = ModelSizes.ResolveDevice(a, cpuDefault: false);
+        var dtype = ModelSizes.ResolveDType(a, device);
+        var size = a.Get("size") ?? (device.type == DeviceType.CUDA ? "full" : "tiny");
+        var batches = (a.Get("batches") ?? "1,8").Split(',').Select(int.Parse).ToArray();
+        var newTokens = a.GetInt("new-tokens", 64);
+        var textLength = a.GetInt("text", 16);
+        var warmup = a.GetInt("warmup", device.type == DeviceType.CUDA ? 2 : 1);
+        var repeat = a.GetInt("repeat", 5);
+        var config = ModelSizes.Config(size);
+        using var memory = device.type == DeviceType.CUDA ? new GpuMemoryMonitor() : null;
+
+        using var model = ModelSizes.Build(config, device, dtype);
+        Console.WriteLine($"   size {size} ({ModelSizes.ParameterCount(model) / 1e9:F3} B parameters), {dtype} on {device}; {newTokens} new tokens, {warmup} warm-up + {repeat} timed runs (median)");
+        Console.WriteLine($"   {"batch",5} {"prompt",6} {"first token",12} {"total",9} {"decode tok/s",13} {"captions/s",11} {"tensors/token",14} {"peak GPU",10}");
+        foreach (var b in batches)
+        {
+            using var scope = torch.NewDisposeScope();
+            var (ids, mask, types, pixels) = ModelSizes.Batch(config, b, textLength, device, dtype);
+            // No eos can stop a row (ids are never negative): every run makes exactly newTokens tokens, like min_new_tokens.
+            var options = new GenerationOptions { MaxNewTokens = newTokens, EosTokenIds = new long[] { -1 }, PadTokenId = 0 };
+            var first = options with { MaxNewTokens = 1 };
+            long[][] Generate(GenerationOptions o)
+            {
+                using var g = new TokenGenerator(model, ids, pixels, mask, types, o);
+                return g.Run();
+            }
+            for (var i = 0; i < warmup; i++) { Generate(options); Generate(first); }
+            memory?.Reset();
+            var totals = new List<double>();
+            var firsts = new List<double>();
+            for (var i = 0; i < repeat; i++)
+            {
+                totals.Add(Time(device, () => Generate(options)));
+                firsts.Add(Time(device, () => Generate(first)));
+            }
+            var total = Median(totals);
+            var firstToken = Median(firsts);
+            var decode = (newTokens - 1) * b / Math.Max(total - firstToken, 1e-9);
+            var perToken = TensorsPerDecodeStep(model, ids, pixels, mask, types, options);
+            var peak = memory?.PeakBytes ?? -1;
+            Console.WriteLine($"   {b,5} {ids.shape[1],6} {firstToken * 1e3,9:F1} ms {total,7:F3} s {decode,13:F1} {b / total,11:F3} {perToken,14:F0} {Gib(peak),10}");
+            BenchReport.Record(a, $"caption_b{b}_first_token_s", firstToken);
+            BenchReport.Record(a, $"caption_b{b}_decode_tokens_per_s", decode);
+            BenchReport.Record(a, $"caption_b{b}_captions_per_s", b / total);
+            BenchReport.Record(a, $"caption_b{b}_seconds_per_{newTokens}_tokens", total);
+            if (peak >= 0) BenchReport.Record(a, $"caption_b{b}_peak_gib", peak / (double)(1L << 30));
+        }
+        if (memory?.Source is { } src) Console.WriteLine($"   peak GPU memory from {src}");
+        return 0;
+    }
+
+    /// <summary>
+    /// TorchSharp tensor handles created per decode step (prompt excluded): every op that returns a new tensor makes
+    /// one, so it counts the ops (and P/Invoke calls) the host issues per token; in-place ops are not counted.
+    /// </summary>
+    internal static double TensorsPerDecodeStep(Engine.Model.Gemma3ForConditionalGeneration model, Tensor ids, Tensor pixels, Tensor mask, Tensor types, GenerationOptions options)
+    {
+        using var g = new TokenGenerator(model, ids, pixels, mask, types, options);
+        g.GenerateNextToken();
+        var steps = Math.Min(8, options.MaxNewTokens - 1);
+        if (steps <= 0) return double.NaN;
+        var stats = DisposeScopeManager.Statistics;
+        var before = stats.CreatedInScopeCount + stats.CreatedOutsideScopeCount;
+        for (var i = 0; i < steps; i++) g.GenerateNextToken();
+        var after = stats.CreatedInScopeCount + stats.CreatedOutsideScopeCount;
+        return (after - before) / (double)steps;
+    }
+}

@@ -1,0 +1,73 @@
+using MedGemma.Engine.Lora;
+using MedGemma.Engine.Model;
+using MedGemma.Engine.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+using static MedGemma.Bench.Workloads.BenchTiming;
+
+namespace MedGemma.Bench.Workloads;
+
+/// <summary>
+/// LoRA training steps as shared/reference/hf_bench.py measures them: r=16, alpha 32, dropout 0.05 on every
+/// q_proj and v_proj (both towers, as PEFT matches them), AdamW lr 2e-4, 328-token samples (256 image tokens),
+/// loss on the last 66 positions. Each step (forward, backward, AdamW, zero grad) is timed on its own, synchronised.
+/// </summary>
+public sealed class TrainWorkload : IWorkload
+{
+    public string Name => "train";
+    public string Description => "LoRA r=16 q_proj,v_proj training steps: ms/step, samples/s, peak GPU memory (--size, --batches 1,4, --gradient-checkpointing)";
+    public bool RunsOnCpu => true;
+
+    public int Run(BenchArgs a)
+    {
+        var device = ModelSizes.ResolveDevice(a, cpuDefault: false);
+        var dtype = ModelSizes.ResolveDType(a, device);
+        var size = a.Get("size") ?? (device.type == DeviceType.CUDA ? "full" : "tiny");
+        var batches = (a.Get("batches") ?? "1,4").Split(',').Select(int.Parse).ToArray();
+        var warmup = a.GetInt("warmup", device.type == DeviceType.CUDA ? 3 : 1);
+        var repeat = a.GetInt("repeat", device.type == DeviceType.CUDA ? 8 : 5);
+        var checkpointing = a.Has("gradient-checkpointing");
+        var tag = checkpointing ? "_gradckpt" : "";
+        var config = ModelSizes.Config(size);
+        using var memory = device.type == DeviceType.CUDA ? new GpuMemoryMonitor() : null;
+        using var model = ModelSizes.Build(config, device, dtype);
+        model.GradientCheckpointing = checkpointing; // the text decoder's layers (the vision tower is not checkpointed)
+        var lora = new LoraModel(model);
+        var targets = lora.AddAdapter("default", new LoraConfig { R = 16, Alpha = 32, Dropout = 0.05, TargetModules = new[] { "q_proj", "v_proj" } });
+        var parameters = lora.Parameters("default");
+        using var optimizer = new AdamW(parameters, lr: 2e-4);
+        model.train();
+        Console.WriteLine($"   size {size}, {dtype} on {device}, attention kernel {Engine.Text.Gemma3Attention.DefaultKernel}, gradient checkpointing {(checkpointing ? "on" : "off")}; LoRA on {targets.Count} modules, {parameters.Sum(p => p.Parameter.numel()) / 1e6:F3} M trainable; {warmup} warm-up + {repeat} timed steps (median)");
+        Console.WriteLine($"   {"batch",5} {"tokens",6} {"ms/step",9} {"samples/s",10} {"loss",8} {"peak GPU",10}");
+        foreach (var b in batches)
+        {
+            using var scope = torch.NewDisposeScope();
+            var (ids, mask, types, pixels) = ModelSizes.Batch(config, b, 64, device, dtype);
+            var labels = ids.clone();
+            var promptPositions = ids.shape[1] - 66; // hf_bench.py: labels[:, :262] = -100 for its 328-token sample
+            labels.narrow(1, 0, promptPositions).fill_(-100);
+            float lastLoss = float.NaN;
+            void Step()
+            {
+                using var s = torch.NewDisposeScope();
+                using var output = model.Forward(new Gemma3Inputs { InputIds = ids, PixelValues = pixels, AttentionMask = mask, TokenTypeIds = types, Labels = labels });
+                output.Loss!.backward();
+                optimizer.Step();
+                optimizer.ZeroGrad();
+                lastLoss = float.NaN;
+                if (!a.Has("no-loss-readback")) lastLoss = output.Loss.item<float>();
+            }
+            for (var i = 0; i < warmup; i++) Step();
+            memory?.Reset();
+            var times = new List<double>();
+            for (var i = 0; i < repeat; i++) times.Add(Time(device, Step));
+            var step = Median(times);
+            var peak = memory?.PeakBytes ?? -1;
+            Console.WriteLine($"   {b,5} {ids.shape[1],6} {step * 1e3,9:F1} {b / step,10:F3} {lastLoss,8:F3} {Gib(peak),10}");
+            BenchReport.Record(a, $"train_b{b}{tag}_step_ms", step * 1e3);
+            BenchReport.Record(a, $"train_b{b}{tag}_samples_per_s", b / step);
+            if (peak >= 0) BenchReport.Record(a, $"train_b{b}{tag}_peak_gib", peak / (double)(1L << 30));
+        }
+        return 0;
+    }
+}
