@@ -63,7 +63,12 @@ $rows = for ($i = 0; $i -lt $files.Count; $i++) {
     [pscustomobject]@{ Image = $files[$i].Name; Reference = $references[$files[$i].Name]; Base = $base[$i].Caption; Adapted = $tuned[$i].Caption }
 }
 $rows | ConvertTo-Json | Set-Content (Join-Path $OutputPath 'captions.json') -Encoding utf8NoBOM
-$rows | Format-Table Image, Base, Adapted -Wrap | Out-Host
+foreach ($row in $rows) {
+    Write-Host "[$($row.Image)]"
+    Write-Host "  reference: $($row.Reference)"
+    Write-Host "  base:      $($row.Base)"
+    Write-Host "  adapted:   $($row.Adapted)"
+}
 $changed = @($rows | Where-Object { $_.Base -ne $_.Adapted }).Count
 Write-Host "$changed of $($rows.Count) captions changed with the adapter; $($loraKeys.Count) LoRA tensors in $adapter."
 Write-Host "Written: $dataset, $adapter, $(Join-Path $OutputPath 'captions.json')"

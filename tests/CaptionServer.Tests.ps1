@@ -177,3 +177,32 @@ Describe 'Get-CaptionServer and Stop-CaptionServer' {
         $ps.Dispose()
     }
 }
+
+Describe 'Start-CaptionServer with the tiny MedGemma model' {
+    BeforeAll {
+        $session = Import-MedGemmaModel -Path (Get-TinyMedGemmaFolder -Root $RepoRoot) -Device cpu
+        $server = Start-CaptionServer -Model $session -Port 0
+        $headers = @{ Authorization = "Bearer $($server.Token)" }
+    }
+    AfterAll {
+        $server | Stop-CaptionServer
+        Remove-MedGemmaModel -Model $session -Confirm:$false
+    }
+
+    It 'returns the captions Get-MedicalCaption gives for the same files, and an error for a corrupt one' {
+        $r = Invoke-RestMethod "$($server.BaseUrl)api/caption" -Method Post -Headers $headers -Form @{
+            image = @((Get-Item $Png), (Get-Item $Corrupt), (Get-Item $Jpg)); prompt = 'Describe this X-ray'; maxNewTokens = 4 }
+        $direct = @(Get-MedicalCaption -InputObject $Png, $Jpg -Prompt 'Describe this X-ray' -MaxNewTokens 4 -Model $session)
+        $direct.Count | Should -Be 2
+        $r.results[0].caption | Should -Be $direct[0].Caption
+        $r.results[1].errorId | Should -Not -BeNullOrEmpty
+        $r.results[2].caption | Should -Be $direct[1].Caption
+        $r.model | Should -Be $session.Name
+    }
+
+    It 'leaves the model loaded when the server stops' {
+        $s2 = Start-CaptionServer -Model $session -Port 0
+        $s2 | Stop-CaptionServer
+        $session.IsDisposed | Should -BeFalse
+    }
+}

@@ -3,8 +3,8 @@
     Real-browser test of the caption server page: starts a server on 127.0.0.1, drives headless
     Chromium through caption-page.test.mjs, and prints "BROWSER_COUNTS <passed> <failed>".
 .DESCRIPTION
-    Needs /usr/bin/chromium and tests/browser/node_modules (build/Tasks.ps1 installs both), the built module
-    and the tiny model folder the xUnit tests assemble. Runs in its own pwsh process: the server lives in
+    Needs /usr/bin/chromium and tests/browser/node_modules (build/Tasks.ps1 installs both), the built module,
+    and the DICOM samples the xUnit tests cache. Runs in its own pwsh process: the server lives in
     this process until the test ends.
 #>
 param(
@@ -16,10 +16,9 @@ $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 
 # The real thing: the built module serving the tiny MedGemma snapshot (random weights, real vocabulary and
-# 896x896 images). The xUnit run before this one (build.ps1 test) assembles that folder with the npm
-# tokenizer.json under out/fixtures-cache, and caches the DICOM samples under $MEDGEMMA_CACHE.
-$model = Join-Path $Root 'out/fixtures-cache/tiny-medgemma-snapshot+tokenizer'
-if (-not (Test-Path (Join-Path $model 'tokenizer.json'))) { throw "No tiny model folder at $model (the xUnit tests create it)." }
+# 896x896 images) with the npm tokenizer.json (build/TinyModel.ps1).
+. (Join-Path $Root 'build/TinyModel.ps1')
+$model = Get-TinyMedGemmaFolder -Root $Root
 Import-Module (Join-Path $Root 'out/MedGemma/MedGemma.psd1')
 $session = Import-MedGemmaModel -Path $model -Device cpu
 

@@ -37,13 +37,7 @@ public sealed partial class MedGemmaSession : ICaptionBackend
         return match?.Name ?? throw new MedGemmaException(MedGemmaErrorKind.NotFound, "AdapterNotFound", $"No adapter named '{name}' is loaded into {Name}.", name);
     }
 
-    static RgbImage Decode(CaptionInput input, CancellationToken cancellationToken)
-    {
-        var options = ImageLoadOptions.Default;
-        // A single-window preset maps onto the loader's window; the file's own window otherwise.
-        if (WindowPresets.Find(input.Window) is { Windows.Count: 1 } preset)
-            options = options with { WindowCenter = preset.Windows[0].Center, WindowWidth = preset.Windows[0].Width };
-        using var stream = new MemoryStream(input.Content, writable: false);
-        return ImageLoader.Load(stream, input.Name, options, cancellationToken);
-    }
+    // The server's decoder: every window preset (the three-window MedGemma CT recipe too) and the pixel budget.
+    static RgbImage Decode(CaptionInput input, CancellationToken cancellationToken) =>
+        UploadDecoder.Decode(input, ImageLoadOptions.Default, cancellationToken);
 }

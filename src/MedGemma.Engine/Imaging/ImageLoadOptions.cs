@@ -22,8 +22,17 @@ public sealed record ImageLoadOptions
     /// <summary>Window width paired with <see cref="WindowCenter"/>; must be positive when given.</summary>
     public double? WindowWidth { get; init; }
 
-    /// <summary>Which frame of a multi-frame image to decode (GIF, TIFF pages, DICOM multi-frame). Default 0, the first.</summary>
-    public int Frame { get; init; }
+    /// <summary>
+    /// Which frame of a multi-frame image to decode (GIF, TIFF pages, DICOM multi-frame). Null (default): the first
+    /// frame of a GIF/TIFF, the middle frame of a DICOM series (the slice a reader would look at first).
+    /// </summary>
+    public int? Frame { get; init; }
+
+    /// <summary>
+    /// For CT DICOM without a caller window: MedGemma 1.5's recipe, three Hounsfield windows as R, G, B
+    /// (−1024..1024, −135..215, 0..80). Ignored for other images.
+    /// </summary>
+    public bool CtHounsfieldRgb { get; init; }
 
     /// <summary>
     /// Rotate/flip by the EXIF Orientation tag (as transformers' <c>load_image</c> does with <c>exif_transpose</c>).
@@ -35,7 +44,7 @@ public sealed record ImageLoadOptions
     {
         if (MaxPixels <= 0)
             throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "InvalidImageOption", $"MaxPixels must be positive, got {MaxPixels}.", nameof(MaxPixels));
-        if (Frame < 0)
+        if (Frame is < 0)
             throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "InvalidImageOption", $"Frame must be 0 or more, got {Frame}.", nameof(Frame));
         if (WindowCenter.HasValue != WindowWidth.HasValue)
             throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "InvalidImageOption", "WindowCenter and WindowWidth must be given together.", nameof(WindowWidth));

@@ -42,11 +42,11 @@ public static class ImageLoader
         ct.ThrowIfCancellationRequested();
         var header = ImageSource.ReadHeader(s, name);
         var info = ImageProbe.Identify(s, header, name, out var decoder);
-        if (options.Frame >= info.FrameCount)
+        if ((options.Frame ?? 0) >= info.FrameCount)
             throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "ImageFrameOutOfRange",
-                $"Image '{name}' has {info.FrameCount} frame(s); frame {options.Frame} was requested.", name);
+                $"Image '{name}' has {info.FrameCount} frame(s); frame {(options.Frame ?? 0)} was requested.", name);
         // ImageSharp decodes every TIFF page and every GIF frame up to the one asked for.
-        long framesDecoded = info.Format switch { "TIFF" => info.FrameCount, "GIF" => options.Frame + 1, _ => 1 };
+        long framesDecoded = info.Format switch { "TIFF" => info.FrameCount, "GIF" => (options.Frame ?? 0) + 1, _ => 1 };
         if (info.PixelCount * framesDecoded > options.MaxPixels) throw ImageErrors.TooLarge(info, options.MaxPixels);
         ct.ThrowIfCancellationRequested();
         s.Position = 0;
@@ -76,7 +76,7 @@ public static class ImageLoader
         if (info.BitDepth > 8 && info.ColorType is "Gray" or "GrayAlpha")
         {
             using var img = Decode<L16>(s, info, options);
-            var frame = Frame(img, options.Frame);
+            var frame = Frame(img, (options.Frame ?? 0));
             var gray = new ushort[frame.Width * frame.Height];
             frame.CopyPixelDataTo(MemoryMarshal.Cast<ushort, L16>(gray.AsSpan()));
             if (gray.Length * 3 != pixels.Length) pixels = new byte[gray.Length * 3];
@@ -87,7 +87,7 @@ public static class ImageLoader
         {
             // Pillow reads 16-bit color PNG as "RGB;16B"/"RGBA;16B": the high byte of each sample, no rounding.
             using var img = Decode<Rgba64>(s, info, options);
-            var frame = Frame(img, options.Frame);
+            var frame = Frame(img, (options.Frame ?? 0));
             var wide = new Rgba64[frame.Width * frame.Height];
             frame.CopyPixelDataTo(wide);
             if (wide.Length * 3 != pixels.Length) pixels = new byte[wide.Length * 3];
@@ -101,7 +101,7 @@ public static class ImageLoader
         }
         using (var img = Decode<Rgb24>(s, info, options))
         {
-            var frame = Frame(img, options.Frame);
+            var frame = Frame(img, (options.Frame ?? 0));
             if (frame.Width * frame.Height * 3 != pixels.Length) pixels = new byte[frame.Width * frame.Height * 3];
             frame.CopyPixelDataTo(MemoryMarshal.Cast<byte, Rgb24>(pixels.AsSpan()));
             return new RgbImage(frame.Width, frame.Height, pixels, name, meta);
@@ -112,7 +112,7 @@ public static class ImageLoader
     {
         s.Position = 0;
         var img = info.Format == "GIF"
-            ? Image.Load<TPixel>(ImageSharpSetup.Configuration, s, new GifDecoder { MaxFrames = (uint)options.Frame + 1 })
+            ? Image.Load<TPixel>(ImageSharpSetup.Configuration, s, new GifDecoder { MaxFrames = (uint)(options.Frame ?? 0) + 1 })
             : Image.Load<TPixel>(ImageSharpSetup.Configuration, s);
         if (options.ApplyExifOrientation && img.Metadata.ExifProfile != null) img.Mutate(x => x.AutoOrient());
         return img;

@@ -16,7 +16,7 @@ internal sealed class BpeModel
     readonly int[] bmpIds;
     readonly Dictionary<int, int> astralIds = new();
     readonly int[]? byteIds;
-    readonly Dictionary<long, long> merges; // (left << 32 | right) -> (rank << 32 | newId)
+    readonly MergeTable merges; // (left << 32 | right) -> (rank << 32 | newId)
     readonly int unkId;
     readonly bool fuseUnk;
 
@@ -43,12 +43,12 @@ internal sealed class BpeModel
             for (var b = 0; b < 256; b++) byteIds[b] = Vocab.TryGetValue($"<0x{b:X2}>", out var id) ? id : -1;
         }
 
-        merges = new Dictionary<long, long>(def.Merges.Count);
+        merges = new MergeTable(def.Merges.Count);
         for (var rank = 0; rank < def.Merges.Count; rank++)
         {
             var (l, r, merged) = def.Merges[rank];
             // A repeated pair takes its last rank, as tokenizers' collect() into a HashMap does.
-            merges[Key(l, r)] = ((long)rank << 32) | (uint)merged;
+            merges.Set(Key(l, r), ((long)rank << 32) | (uint)merged);
         }
     }
 
@@ -129,7 +129,7 @@ internal sealed class BpeModel
         n++;
     }
 
-    long Lookup(int left, int right) => merges.TryGetValue(Key(left, right), out var m) ? m : long.MaxValue;
+    long Lookup(int left, int right) => merges.Get(Key(left, right), long.MaxValue);
 
     void MergeByScan(BpeScratch s, int n)
     {

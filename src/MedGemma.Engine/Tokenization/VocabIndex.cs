@@ -21,7 +21,7 @@ internal sealed class VocabIndex
         mask = size - 1;
         foreach (var (token, id) in vocab)
         {
-            var h = string.GetHashCode(token.AsSpan());
+            var h = Hash(token);
             var i = h & mask;
             while (keys[i] != null) i = (i + 1) & mask;
             keys[i] = token;
@@ -30,10 +30,19 @@ internal sealed class VocabIndex
         }
     }
 
+    // FNV-1a: the keys are the file's own tokens, so a fast unseeded hash is safe here and
+    // noticeably quicker than string hashing for 1.5 million lookups at load.
+    static int Hash(ReadOnlySpan<char> s)
+    {
+        var h = 2166136261u;
+        foreach (var c in s) h = (h ^ c) * 16777619u;
+        return (int)(h ^ (h >> 15));
+    }
+
     /// <summary>The id of <paramref name="token"/>, or -1.</summary>
     public int Find(ReadOnlySpan<char> token)
     {
-        var h = string.GetHashCode(token);
+        var h = Hash(token);
         for (var i = h & mask; ; i = (i + 1) & mask)
         {
             var k = keys[i];

