@@ -50,25 +50,28 @@ public sealed class LoraTrainer
         string adapterName = AdapterName)
     {
         options.Validate();
-        if (options.GradientCheckpointing)
-            throw new MedGemmaException(MedGemmaErrorKind.NotSupported, "GradientCheckpointingNotSupported",
-                "Gradient checkpointing is not available in this engine yet (TorchSharp has no torch.utils.checkpoint); lower BatchSize and raise GradientAccumulation instead.",
-                nameof(TrainingOptions.GradientCheckpointing));
         var preparer = new CaptionSamplePreparer(prompts, images,
             promptOptions ?? new PromptOptions { Instruction = options.Instruction, SystemPrompt = options.SystemPrompt }, options.LossOn);
         var lora = LoraModel.Of(model);
         var config = LoraConfigFor(options, baseModelName);
+        // lora_A's Kaiming-uniform initialisation draws from the global generator: seed it so the same Seed
+        // trains the same adapter (a resumed run overwrites A from its checkpoint anyway).
+        torch.manual_seed(options.Seed);
         lora.AddAdapter(adapterName, config);
         lora.SetActive(adapterName);
         var task = new Gemma3TrainingTask(model.Network,
             (isValidation, i) => preparer.Prepare(isValidation ? validation[i] : train[i]),
             train.Count, validation.Count, prompts.Tokenizer.PadId);
+        // Decoder layers are recomputed in backward instead of keeping their activations (same loss and gradients).
+        var checkpointingBefore = model.Network.GradientCheckpointing;
+        model.Network.GradientCheckpointing = options.GradientCheckpointing;
         try
         {
             return new TrainingLoop(task, lora, adapterName, options, progress).Run(cancellationToken);
         }
         finally
         {
+            model.Network.GradientCheckpointing = checkpointingBefore;
             model.Network.eval();
         }
     }
