@@ -2,7 +2,7 @@
 # Builds the .device/ pack for bench/device/run-gpu.sh (run here, no GPU needed), from the root of the checkout
 # that the device tool sends (a helper's worktree is NOT sent: run this in the session's own checkout):
 #   bash bench/device/prepare.sh [SHARED_DIR]      # SHARED_DIR defaults to ../shared (holds device/pack.sh, reference/hf_bench.py)
-# Then one device call:  run  carry [".device"]  timeout_s 560  command "bash bench/device/run-gpu.sh"
+# Then one device call:  run  carry [".device"]  timeout_s 600  command "bash bench/device/run-gpu.sh"
 set -euo pipefail
 root=$(git rev-parse --show-toplevel); cd "$root"
 shared=$(cd "${1:-$root/../shared}" && pwd)

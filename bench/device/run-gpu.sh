@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine, from the repository root, in ONE device call (about 7 minutes on an H200):
+# Runs on the GPU machine, from the repository root, in ONE device call (use timeout_s 600; typically ~6 minutes, the per-step timeouts sum to 640 s worst case):
 # our bench (caption, train, load on the MedGemma-4B-sized config) and the Hugging Face reference
 # (hf_bench.py) on the same card, then writes $OUT/result.json in the bench/results/ format.
 # Prepare .device/ first with bench/device/prepare.sh. Each step has its own timeout, so one hang
@@ -18,13 +18,14 @@ step() { # step SECONDS ARGS... : one bench process (one row family; device memo
   timeout "$limit" bash .device/run.sh dotnet "$app" "$@" --json "$ours" >>"$log" 2>&1 || echo "### exit $? for: $*" >>"$log"
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv >>"$log" 2>&1
-step 150 caption --size full --batches 1,8 --warmup 2 --repeat 5
-step 70 train --size full --batches 4 --warmup 3 --repeat 8
-step 60 train --size full --batches 1 --warmup 3 --repeat 8
-step 30 train --size full --batches 4 --gradient-checkpointing
+size=${BENCH_SIZE:-full}   # BENCH_SIZE=mid for a quick dry run of the script itself
+step 130 caption --size "$size" --batches 1,8 --warmup 2 --repeat 5
+step 60 train --size "$size" --batches 4 --warmup 3 --repeat 8
+step 50 train --size "$size" --batches 1 --warmup 3 --repeat 8
+step 50 train --size "$size" --batches 4 --warmup 2 --repeat 5 --gradient-checkpointing
 echo "### $(($(date +%s) - started)) s: hf_bench.py" >>"$log"
 timeout 200 python3 .device/hf_bench.py >"$OUT/hf.json" 2>"$OUT/hf.txt" || echo "### hf_bench.py exit $?" >>"$log"
-step 130 load --size full --repeat 5 --dir /tmp/medgemma-bench-checkpoint
+step 150 load --size "$size" --repeat 5 --dir /tmp/medgemma-bench-checkpoint
 echo "### $(($(date +%s) - started)) s: done" >>"$log"
 python3 .device/combine.py "$ours" "$OUT/hf.json" "bash bench/device/run-gpu.sh (carry .device from bench/device/prepare.sh)" >"$OUT/result.json"
 tail -n 60 "$log"
