@@ -1,3 +1,4 @@
+using MedGemma.Engine.IO;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 

@@ -1,3 +1,4 @@
+using MedGemma.Engine.IO;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 

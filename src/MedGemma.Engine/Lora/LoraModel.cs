@@ -1,3 +1,4 @@
+using MedGemma.Engine.Model;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

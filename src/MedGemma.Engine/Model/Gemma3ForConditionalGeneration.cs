@@ -1,4 +1,3 @@
-using System.Reflection;
 using MedGemma.Engine.Config;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -84,35 +83,8 @@ public sealed class Gemma3ForConditionalGeneration : nn.Module
     /// Replaces the submodule at a dotted path (e.g. "model.language_model.layers.3.self_attn.q_proj") and
     /// re-registers it, so forward, parameters() and state_dict() all see the replacement. Used by LoRA.
     /// </summary>
-    public void ReplaceModule(string path, nn.Module<Tensor, Tensor> replacement)
-    {
-        ArgumentNullException.ThrowIfNull(replacement);
-        var parts = path.Split('.');
-        nn.Module parent = this;
-        for (var i = 0; i < parts.Length - 1; i++)
-        {
-            var child = parent.named_children().FirstOrDefault(c => c.name == parts[i]).module;
-            parent = child ?? throw new MedGemmaException(MedGemmaErrorKind.NotFound, "ModuleNotFound", $"No submodule '{string.Join('.', parts[..(i + 1)])}'.", path);
-        }
-        var name = parts[^1];
-        var field = parent.GetType().GetField(name, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic);
-        if (field is null || !field.FieldType.IsAssignableFrom(replacement.GetType()))
-            throw new MedGemmaException(MedGemmaErrorKind.NotFound, "ModuleNotFound",
-                $"'{path}' is not a replaceable Module<Tensor, Tensor> field of {parent.GetType().Name}.", path);
-        field.SetValue(parent, replacement);
-        RegisterChild(parent, name, null);
-        RegisterChild(parent, name, replacement);
-    }
+    public void ReplaceModule(string path, nn.Module<Tensor, Tensor> replacement) => ModuleTree.Replace(this, path, replacement);
 
     /// <summary>Returns the submodule at a dotted path (or throws naming it).</summary>
-    public nn.Module GetSubmodule(string path)
-    {
-        nn.Module current = this;
-        foreach (var part in path.Split('.'))
-            current = current.named_children().FirstOrDefault(c => c.name == part).module
-                ?? throw new MedGemmaException(MedGemmaErrorKind.NotFound, "ModuleNotFound", $"No submodule '{path}'.", path);
-        return current;
-    }
-
-    static void RegisterChild(nn.Module parent, string name, nn.Module? module) => parent.register_module(name, module!);
+    public nn.Module GetSubmodule(string path) => ModuleTree.Get(this, path);
 }

@@ -29,6 +29,6 @@ public sealed class MetricsLog
             }
             catch (JsonException) { return false; }
         }).ToList();
-        Lora.AtomicFile.WriteAllText(Path, kept.Count == 0 ? "" : string.Join("\n", kept) + "\n");
+        IO.AtomicFile.WriteAllText(Path, kept.Count == 0 ? "" : string.Join("\n", kept) + "\n");
     }
 }

@@ -31,7 +31,7 @@ public sealed record TrainerState
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
 
-    public void Write(string path) => Lora.AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+    public void Write(string path) => IO.AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
 
     public static TrainerState Read(string path)
     {

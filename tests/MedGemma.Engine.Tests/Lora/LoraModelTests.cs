@@ -1,3 +1,4 @@
+using MedGemma.Engine.Model;
 using MedGemma.Engine.Lora;
 using TorchSharp;
 using TorchSharp.Modules;
