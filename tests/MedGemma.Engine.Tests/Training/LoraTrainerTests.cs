@@ -6,6 +6,9 @@ using MedGemma.Engine.Training;
 namespace MedGemma.Engine.Tests.Training;
 
 /// <summary>The public entry point on the tiny MedGemma snapshot (real tokenizer, 896×896 images): manifests in, PEFT adapter out.</summary>
+// Seeded runs compare adapters: lora_A's init and dropout draw from libtorch's global generator, which
+// tests running in parallel would also draw from.
+[Collection(nameof(GlobalRngCollection))]
 public class LoraTrainerTests : IDisposable
 {
     readonly string dir = Directory.CreateTempSubdirectory("trainer").FullName;
