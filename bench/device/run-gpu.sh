@@ -25,7 +25,8 @@ step 50 train --size "$size" --batches 1 --warmup 3 --repeat 8
 step 50 train --size "$size" --batches 4 --warmup 2 --repeat 5 --gradient-checkpointing
 echo "### $(($(date +%s) - started)) s: hf_bench.py" >>"$log"
 timeout 200 python3 .device/hf_bench.py >"$OUT/hf.json" 2>"$OUT/hf.txt" || echo "### hf_bench.py exit $?" >>"$log"
-step 150 load --size "$size" --repeat 5 --dir /tmp/medgemma-bench-checkpoint
+ckpt_dir=$(mktemp -d -t medgemma-bench-checkpoint.XXXXXX)   # local disk of the device machine, not the carried tree
+step 150 load --size "$size" --repeat 5 --dir "$ckpt_dir"
 echo "### $(($(date +%s) - started)) s: done" >>"$log"
 python3 .device/combine.py "$ours" "$OUT/hf.json" "bash bench/device/run-gpu.sh (carry .device from bench/device/prepare.sh)" >"$OUT/result.json"
 tail -n 60 "$log"
