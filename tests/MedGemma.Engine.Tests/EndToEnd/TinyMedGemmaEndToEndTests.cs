@@ -1,4 +1,3 @@
-using MedGemma.Engine.Generation;
 using MedGemma.Engine.Imaging;
 using MedGemma.Engine.Tokenization;
 using Xunit.Abstractions;
@@ -24,8 +23,6 @@ public sealed class TinyMedGemmaEndToEndTests : IClassFixture<TinyMedGemmaContex
         this.ctx = ctx;
         this.output = output;
     }
-
-    static readonly GenerationOptions Greedy20 = new() { MaxNewTokens = 20, DoSample = false };
 
     [Theory]
     [InlineData(0)]

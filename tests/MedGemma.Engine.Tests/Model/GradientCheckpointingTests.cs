@@ -1,7 +1,4 @@
-using MedGemma.Engine.Config;
-using MedGemma.Engine.IO;
 using MedGemma.Engine.Model;
-using MedGemma.Engine.Tests.Support;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -13,10 +10,8 @@ public class GradientCheckpointingTests
     public void CheckpointedLayersGiveTheSameLossAndGradients()
     {
         using var scope = torch.NewDisposeScope();
-        var dir = Fixtures.Folder("tiny-gemma3");
-        var g = GoldenFile.Read(Path.Combine(dir, "golden.safetensors"));
-        using var model = new Gemma3ForConditionalGeneration(Gemma3Config.Load(dir));
-        CheckpointLoader.Load(model, Path.Combine(dir, "model.safetensors"), torch.CPU, ScalarType.Float32);
+        var g = TinyGemma3.Golden();
+        using var model = TinyGemma3.LoadModel();
         model.train();
         // As under LoRA: everything frozen (embedding included) except a few projections.
         string[] trainable = { "model.language_model.layers.2.self_attn.q_proj.weight", "model.language_model.layers.5.self_attn.v_proj.weight",
@@ -27,11 +22,7 @@ public class GradientCheckpointingTests
         {
             model.GradientCheckpointing = checkpoint;
             model.zero_grad();
-            using var output = model.Forward(new Gemma3Inputs
-            {
-                InputIds = g["input_ids"], PixelValues = g["pixel_values"], AttentionMask = g["attention_mask"],
-                TokenTypeIds = g["token_type_ids"], Labels = g["labels"],
-            });
+            using var output = model.Forward(TinyGemma3.TrainingInputs(g));
             output.Loss!.backward();
             var named = model.named_parameters().ToDictionary(x => x.name, x => x.parameter);
             return (output.Loss.item<float>(), trainable.Select(n => named[n].grad!.clone()).ToArray());
@@ -52,13 +43,11 @@ public class GradientCheckpointingTests
     public void CheckpointedLayersGiveLoraTheSameGradients()
     {
         using var scope = torch.NewDisposeScope();
-        var dir = Fixtures.Folder("tiny-gemma3");
-        var g = GoldenFile.Read(Path.Combine(dir, "golden.safetensors"));
-        using var model = new Gemma3ForConditionalGeneration(Gemma3Config.Load(dir));
-        CheckpointLoader.Load(model, Path.Combine(dir, "model.safetensors"), torch.CPU, ScalarType.Float32);
+        var g = TinyGemma3.Golden();
+        using var model = TinyGemma3.LoadModel();
         foreach (var (_, p) in model.named_parameters()) p.requires_grad_(false);
         var lora = new MedGemma.Engine.Lora.LoraModel(model);
-        lora.Attach(Path.Combine(dir, "adapter"), "a");
+        lora.Attach(Path.Combine(TinyGemma3.Folder, "adapter"), "a");
         lora.SetActive("a");
         var trainable = lora.Parameters("a");
         foreach (var (_, p) in trainable) p.requires_grad_(true);
@@ -68,11 +57,7 @@ public class GradientCheckpointingTests
         {
             model.GradientCheckpointing = checkpoint;
             foreach (var (_, p) in trainable) p.grad?.zero_();
-            using (var output = model.Forward(new Gemma3Inputs
-            {
-                InputIds = g["input_ids"], PixelValues = g["pixel_values"], AttentionMask = g["attention_mask"],
-                TokenTypeIds = g["token_type_ids"], Labels = g["labels"],
-            }))
+            using (var output = model.Forward(TinyGemma3.TrainingInputs(g)))
             {
                 // Churn the allocator between forward and backward, as a training loop does.
                 for (var i = 0; i < 20; i++) torch.randn(4096).Dispose();

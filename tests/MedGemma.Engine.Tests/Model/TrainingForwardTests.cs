@@ -1,7 +1,4 @@
-using MedGemma.Engine.Config;
-using MedGemma.Engine.IO;
 using MedGemma.Engine.Model;
-using MedGemma.Engine.Tests.Support;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -13,16 +10,10 @@ public class TrainingForwardTests
     public void LossIsShiftedMeanCrossEntropyAndGradientsFlow()
     {
         using var scope = torch.NewDisposeScope();
-        var dir = Fixtures.Folder("tiny-gemma3");
-        var g = GoldenFile.Read(Path.Combine(dir, "golden.safetensors"));
-        using var model = new Gemma3ForConditionalGeneration(Gemma3Config.Load(dir));
-        CheckpointLoader.Load(model, Path.Combine(dir, "model.safetensors"), torch.CPU, ScalarType.Float32);
+        var g = TinyGemma3.Golden();
+        using var model = TinyGemma3.LoadModel();
         model.train();
-        using var output = model.Forward(new Gemma3Inputs
-        {
-            InputIds = g["input_ids"], PixelValues = g["pixel_values"], AttentionMask = g["attention_mask"],
-            TokenTypeIds = g["token_type_ids"], Labels = g["labels"],
-        });
+        using var output = model.Forward(TinyGemma3.TrainingInputs(g));
         Assert.NotNull(output.Loss);
 
         // Reference computation from the returned logits: predict token t+1 at t, average over labels != -100.
