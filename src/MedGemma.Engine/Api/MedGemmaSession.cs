@@ -129,7 +129,8 @@ public sealed partial class MedGemmaSession : IDisposable
     /// </summary>
     public IReadOnlyList<CaptionOutcome> Caption(IReadOnlyList<CaptionRequest> requests, CaptionSettings settings, CancellationToken cancellationToken = default, IProgress<int>? tokens = null)
     {
-        var results = CaptionCore(requests.Count, i => ImageLoader.Load(requests[i].ImagePath, null, cancellationToken), settings, cancellationToken, tokens);
+        settings.ImageOptions?.Validate();
+        var results = CaptionCore(requests.Count, i => ImageLoader.Load(requests[i].ImagePath, settings.ImageOptions, cancellationToken), settings, cancellationToken, tokens);
         return results.Select((r, i) => r.Error != null
             ? new CaptionOutcome(requests[i], null, r.Error)
             : new CaptionOutcome(requests[i], new CaptionResult
