@@ -23,6 +23,25 @@ public sealed class Gemma3ForConditionalGeneration : nn.Module
     public Gemma3Config Config { get; }
 
     /// <summary>
+    /// Builds the model on <paramref name="device"/> with uninitialised weights (no random initialisation), for
+    /// loading a checkpoint right after: every weight must then be overwritten (<see cref="IO.CheckpointLoader"/> is strict).
+    /// </summary>
+    public static Gemma3ForConditionalGeneration CreateUninitialized(Gemma3Config config, Device device, ScalarType dtype)
+    {
+        var model = new Gemma3ForConditionalGeneration(config, ModuleMaterializer.Meta, dtype);
+        try
+        {
+            ModuleMaterializer.ToEmpty(model, device);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Trade compute for memory in training: decoder layers are recomputed during backward (same gradients).
     /// Applies in train() mode with gradients enabled and no KV cache.
     /// </summary>
