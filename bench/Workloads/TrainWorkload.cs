@@ -32,7 +32,7 @@ public sealed class TrainWorkload : IWorkload
         var config = ModelSizes.Config(size);
         using var memory = device.type == DeviceType.CUDA ? new GpuMemoryMonitor() : null;
         using var model = ModelSizes.Build(config, device, dtype);
-        model.GradientCheckpointing = checkpointing; // the text decoder's layers (the vision tower is not checkpointed)
+        model.GradientCheckpointing = checkpointing; // the decoder layers and the vision encoder layers
         var lora = new LoraModel(model);
         var targets = lora.AddAdapter("default", new LoraConfig { R = 16, Alpha = 32, Dropout = 0.05, TargetModules = new[] { "q_proj", "v_proj" } });
         var parameters = lora.Parameters("default");

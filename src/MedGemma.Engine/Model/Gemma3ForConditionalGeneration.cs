@@ -42,13 +42,17 @@ public sealed class Gemma3ForConditionalGeneration : nn.Module
     }
 
     /// <summary>
-    /// Trade compute for memory in training: decoder layers are recomputed during backward (same gradients).
-    /// Applies in train() mode with gradients enabled and no KV cache.
+    /// Trade compute for memory in training: the decoder layers and the vision encoder layers are recomputed during
+    /// backward (same gradients, same dropout masks). Applies in train() mode with gradients enabled and no KV cache.
     /// </summary>
     public bool GradientCheckpointing
     {
         get => model.LanguageModel.GradientCheckpointing;
-        set => model.LanguageModel.GradientCheckpointing = value;
+        set
+        {
+            model.LanguageModel.GradientCheckpointing = value;
+            model.vision_tower.GradientCheckpointing = value;
+        }
     }
     public Gemma3Model Model => model;
 
