@@ -96,31 +96,12 @@ public sealed class GetMedicalCaptionCommand : MedGemmaCmdlet
                 $"No adapter named '{Adapter}' is loaded into {_session.Name}; load it with Import-LoraAdapter.", Adapter));
         _settings = new CaptionSettings
         {
-            ImageOptions = ImageOptions(),
+            ImageOptions = ImageOptions(Window, Bound(nameof(WindowCenter)) ? WindowCenter : null, Bound(nameof(WindowWidth)) ? WindowWidth : null,
+                Bound(nameof(Frame)) ? Frame : null, MaxPixels),
             Prompt = Prompt, SystemPrompt = SystemPrompt, Language = Language, MaxNewTokens = MaxNewTokens, Temperature = Temperature,
             TopP = TopP, Seed = Seed >= 0 ? (ulong)Seed : null,
             Adapter = Adapter == null ? null : _session.Adapters.First(a => string.Equals(a.Name, Adapter, StringComparison.OrdinalIgnoreCase)).Name,
         };
-    }
-
-    /// <summary>The image options the parameters ask for; invalid combinations terminate before any image is read.</summary>
-    Engine.Imaging.ImageLoadOptions ImageOptions()
-    {
-        var bound = MyInvocation.BoundParameters;
-        bool center = bound.ContainsKey(nameof(WindowCenter)), width = bound.ContainsKey(nameof(WindowWidth));
-        if (center != width)
-            Fail(new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "WindowIncomplete", "-WindowCenter and -WindowWidth must be given together.", center ? nameof(WindowWidth) : nameof(WindowCenter)));
-        if (center && Window != null)
-            Fail(new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "WindowConflict", "Give either -Window or -WindowCenter/-WindowWidth, not both.", Window));
-        var options = Engine.Imaging.ImageLoadOptions.Default with { MaxPixels = MaxPixels, Frame = bound.ContainsKey(nameof(Frame)) ? Frame : null };
-        if (center) options = options with { WindowCenter = WindowCenter, WindowWidth = WindowWidth };
-        try
-        {
-            if (Engine.Server.WindowPresets.Find(Window) is { } preset) options = preset.ApplyTo(options);
-            options.Validate();
-        }
-        catch (MedGemmaException e) { Fail(e, Window); }
-        return options;
     }
 
     protected override void ProcessRecord()
