@@ -87,6 +87,40 @@ Describe 'Get-MedicalCaption' {
         } finally { $ps.Dispose() }
     }
 
+    It 'applies -MaxPixels per image, before decoding' {
+        $out = $files | Get-MedicalCaption @common -MaxPixels 100000 -ErrorVariable errs -ErrorAction SilentlyContinue
+        $out.Path | Should -Be (Join-Path $images 'a_gray.png') -Because 'only the 300x240 image is under 100,000 pixels'
+        $out.Caption | Should -Be $first[0].Caption
+        $tooLarge = @($errs | Where-Object { $_.FullyQualifiedErrorId -like 'ImageTooLarge*' })
+        $tooLarge.TargetObject.Name | Should -Be @('b_rgb.jpg', 'c_rgb.png')
+    }
+
+    It 'reads DICOM through -Window presets, -WindowCenter/-WindowWidth and -Frame' {
+        # A real CT slice: the xUnit run (before Pester in build.ps1 test) caches the registry DICOM samples.
+        $cache = if ($env:MEDGEMMA_CACHE) { $env:MEDGEMMA_CACHE } else { Join-Path ([Environment]::GetFolderPath('UserProfile')) '.cache/medgemma' }
+        $ct = Join-Path $cache 'dicom-samples/CT-MONO2-16-ankle.dcm'
+        if (-not (Test-Path $ct)) { Set-ItResult -Skipped -Because "$ct is cached by the xUnit tests; run the whole suite"; return }
+        $fileWindow = (Get-MedicalCaption $ct @common).Caption
+        $lung = (Get-MedicalCaption $ct @common -Window lung).Caption
+        $byNumbers = (Get-MedicalCaption $ct @common -WindowCenter -600 -WindowWidth 1500).Caption
+        $rgb = (Get-MedicalCaption $ct @common -Window MedGemma-RGB).Caption
+        $byNumbers | Should -Be $lung -Because 'the lung preset is L -600 / W 1500'
+        @($fileWindow, $lung, $rgb | Select-Object -Unique).Count | Should -BeGreaterThan 1 -Because 'the window reaches the model input'
+        (Get-MedicalCaption $ct @common -Frame 0).Caption | Should -Be $fileWindow -Because 'a single-frame file has only frame 0'
+        Get-MedicalCaption $ct @common -Frame 5 -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        "$($errs[0].TargetObject)" | Should -Be $ct
+    }
+
+    It 'refuses an unknown -Window and incomplete or conflicting windows before reading any image' {
+        $img = Join-Path $images 'a_gray.png'
+        { Get-MedicalCaption $img @common -Window sideways -ErrorAction Stop } | Should -Throw -ErrorId 'UnknownWindowPreset*'
+        { Get-MedicalCaption $img @common -WindowCenter 40 -ErrorAction Stop } | Should -Throw -ErrorId 'WindowIncomplete*'
+        { Get-MedicalCaption $img @common -Window lung -WindowCenter 40 -WindowWidth 80 -ErrorAction Stop } | Should -Throw -ErrorId 'WindowConflict*'
+        $line = 'Get-MedicalCaption x.dcm -Window me'
+        $r = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+        $r.CompletionMatches.CompletionText | Should -Be @('mediastinum', 'medgemma-rgb')
+    }
+
     It 'names a missing file as ObjectNotFound with the path as target' {
         $missing = Join-Path $images 'nope.png'
         Get-MedicalCaption $missing @common -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty

@@ -19,6 +19,18 @@ Describe 'Start-LoraTraining' {
         $err = { Start-LoraTraining (Join-Path $TestDrive 'none.json') -OutputPath $TestDrive -ErrorAction Stop } | Should -Throw -PassThru
         $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
         { Start-LoraTraining $train -Scheduler Sideways -OutputPath $TestDrive } | Should -Throw -ErrorId 'ParameterArgumentValidationError*'
+        { Start-LoraTraining $train -Window sideways -OutputPath $TestDrive -ErrorAction Stop } | Should -Throw -ErrorId 'UnknownWindowPreset*'
+    }
+
+    It 'reads training images with the image options (-MaxPixels reaches the loader and names the image)' {
+        $out = Join-Path $TestDrive 'budget'
+        $err = { Start-LoraTraining $train -MaxPixels 100 -MaxSteps 1 -OutputPath $out -ErrorAction Stop } | Should -Throw -ErrorId 'ImageTooLarge*' -PassThru
+        $err.Exception.Message | Should -Match 'over the limit of 100 pixels'
+        # The failed run detached its adapter: the next runs in the same session start (twice, like a runbook retraining).
+        foreach ($i in 1, 2) {
+            $r = Start-LoraTraining $train -MaxSteps 1 -OutputPath (Join-Path $TestDrive "again$i")
+            $r.Steps | Should -Be 1
+        }
     }
 
     It 'runs as a job that Stop-Job stops with a resumable checkpoint, and leaves the base model unchanged' {

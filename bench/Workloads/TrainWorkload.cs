@@ -27,18 +27,19 @@ public sealed class TrainWorkload : IWorkload
         var warmup = a.GetInt("warmup", device.type == DeviceType.CUDA ? 3 : 1);
         var repeat = a.GetInt("repeat", device.type == DeviceType.CUDA ? 8 : 5);
         var checkpointing = a.Has("gradient-checkpointing");
+        var fullLogits = a.Has("full-logits"); // the lm_head on every position, as before LogitsOnLabelsOnly (for comparison)
         var tag = checkpointing ? "_gradckpt" : "";
         var config = ModelSizes.Config(size);
         using var memory = device.type == DeviceType.CUDA ? new GpuMemoryMonitor() : null;
         using var model = ModelSizes.Build(config, device, dtype);
-        model.GradientCheckpointing = checkpointing; // the text decoder's layers (the vision tower is not checkpointed)
+        model.GradientCheckpointing = checkpointing; // the decoder layers and the vision encoder layers
         var lora = new LoraModel(model);
         var targets = lora.AddAdapter("default", new LoraConfig { R = 16, Alpha = 32, Dropout = 0.05, TargetModules = new[] { "q_proj", "v_proj" } });
         var parameters = lora.Parameters("default");
         using var optimizer = new AdamW(parameters, lr: 2e-4);
         model.train();
-        Console.WriteLine($"   size {size}, {dtype} on {device}, attention kernel {Engine.Text.Gemma3Attention.DefaultKernel}, gradient checkpointing {(checkpointing ? "on" : "off")}; LoRA on {targets.Count} modules, {parameters.Sum(p => p.Parameter.numel()) / 1e6:F3} M trainable; {warmup} warm-up + {repeat} timed steps (median)");
-        Console.WriteLine($"   {"batch",5} {"tokens",6} {"ms/step",9} {"samples/s",10} {"loss",8} {"peak GPU",10}");
+        Console.WriteLine($"   size {size}, {dtype} on {device}, attention kernel {Engine.Text.Gemma3Attention.DefaultKernel}, gradient checkpointing {(checkpointing ? "on" : "off")}, logits on {(fullLogits ? "every position" : "labelled positions")}; LoRA on {targets.Count} modules, {parameters.Sum(p => p.Parameter.numel()) / 1e6:F3} M trainable; {warmup} warm-up + {repeat} timed steps (median)");
+        Console.WriteLine($"   {"batch",5} {"tokens",6} {"ms/step",9} {"samples/s",10} {"loss",8} {"peak GPU",10} {"RSS before",11} {"peak RSS",10}");
         foreach (var b in batches)
         {
             using var scope = torch.NewDisposeScope();
@@ -50,7 +51,7 @@ public sealed class TrainWorkload : IWorkload
             void Step()
             {
                 using var s = torch.NewDisposeScope();
-                using var output = model.Forward(new Gemma3Inputs { InputIds = ids, PixelValues = pixels, AttentionMask = mask, TokenTypeIds = types, Labels = labels });
+                using var output = model.Forward(new Gemma3Inputs { InputIds = ids, PixelValues = pixels, AttentionMask = mask, TokenTypeIds = types, Labels = labels, LogitsOnLabelsOnly = !fullLogits });
                 output.Loss!.backward();
                 optimizer.Step();
                 optimizer.ZeroGrad();
@@ -59,14 +60,18 @@ public sealed class TrainWorkload : IWorkload
             }
             for (var i = 0; i < warmup; i++) Step();
             memory?.Reset();
+            GC.Collect();
+            var rssBefore = HostMemory.ResetPeak();
             var times = new List<double>();
             for (var i = 0; i < repeat; i++) times.Add(Time(device, Step));
             var step = Median(times);
             var peak = memory?.PeakBytes ?? -1;
-            Console.WriteLine($"   {b,5} {ids.shape[1],6} {step * 1e3,9:F1} {b / step,10:F3} {lastLoss,8:F3} {Gib(peak),10}");
+            var peakRss = HostMemory.PeakBytes();
+            Console.WriteLine($"   {b,5} {ids.shape[1],6} {step * 1e3,9:F1} {b / step,10:F3} {lastLoss,8:F3} {Gib(peak),10} {Gib(rssBefore),11} {Gib(peakRss),10}");
             BenchReport.Record(a, $"train_b{b}{tag}_step_ms", step * 1e3);
             BenchReport.Record(a, $"train_b{b}{tag}_samples_per_s", b / step);
             if (peak >= 0) BenchReport.Record(a, $"train_b{b}{tag}_peak_gib", peak / (double)(1L << 30));
+            if (device.type == DeviceType.CPU && peakRss >= 0) BenchReport.Record(a, $"train_b{b}{tag}_peak_rss_gib", peakRss / (double)(1L << 30));
         }
         return 0;
     }

@@ -40,3 +40,10 @@ public sealed class LanguageCompleter : IArgumentCompleter
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
         => Completion.Matching(ReportLanguage.KnownCodes.OrderBy(c => c, StringComparer.Ordinal).Select(c => (c, ReportLanguage.Name(c))), wordToComplete);
 }
+
+/// <summary>-Window: the DICOM window presets (the same ones the caption server's page offers).</summary>
+public sealed class WindowPresetCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+        => Completion.Matching(Engine.Server.WindowPresets.All.Select(p => (p.Id, p.Label)), wordToComplete);
+}

@@ -20,6 +20,31 @@ public abstract class MedGemmaCmdlet : PSCmdlet, IDisposable
 
     protected string CurrentDirectory => SessionState.Path.CurrentFileSystemLocation.ProviderPath;
 
+    /// <summary>
+    /// How images are read, from -Window (a preset id), -WindowCenter/-WindowWidth, -Frame and -MaxPixels (null = not
+    /// given); an unknown preset or an incomplete/conflicting window terminates before any image is read.
+    /// </summary>
+    protected Engine.Imaging.ImageLoadOptions ImageOptions(string? window, double? center, double? width, int? frame, long maxPixels)
+    {
+        if (center.HasValue != width.HasValue)
+            Fail(new Engine.MedGemmaException(Engine.MedGemmaErrorKind.InvalidArgument, "WindowIncomplete",
+                "-WindowCenter and -WindowWidth must be given together.", center.HasValue ? "WindowWidth" : "WindowCenter"));
+        if (center.HasValue && window != null)
+            Fail(new Engine.MedGemmaException(Engine.MedGemmaErrorKind.InvalidArgument, "WindowConflict",
+                "Give either -Window or -WindowCenter/-WindowWidth, not both.", window));
+        var options = Engine.Imaging.ImageLoadOptions.Default with { MaxPixels = maxPixels, Frame = frame, WindowCenter = center, WindowWidth = width };
+        try
+        {
+            if (Engine.Server.WindowPresets.Find(window) is { } preset) options = preset.ApplyTo(options);
+            options.Validate();
+        }
+        catch (Engine.MedGemmaException e) { Fail(e, window); }
+        return options;
+    }
+
+    /// <summary>Whether the caller gave this parameter.</summary>
+    protected bool Bound(string parameter) => MyInvocation.BoundParameters.ContainsKey(parameter);
+
     /// <summary>Stops the command with the engine's error, its target being <paramref name="target"/> when given.</summary>
     protected void Fail(Exception error, object? target = null) => ThrowTerminatingError(ErrorRecords.From(error, target));
 

@@ -1,3 +1,5 @@
+using MedGemma.Engine.Imaging;
+
 namespace MedGemma.Engine.Api;
 
 /// <summary>One image to caption. <see cref="Reference"/> (a known caption, e.g. from a manifest) is passed through to the result.</summary>
@@ -20,6 +22,8 @@ public sealed record CaptionSettings
     public ulong? Seed { get; init; }
     /// <summary>The attached adapter to use, or null for the base model.</summary>
     public string? Adapter { get; init; }
+    /// <summary>How image files are read (DICOM frame and window, pixel budget); null = <see cref="ImageLoadOptions.Default"/>.</summary>
+    public ImageLoadOptions? ImageOptions { get; init; }
 }
 
 /// <summary>A generated caption. Research and documentation aid: not a diagnosis.</summary>

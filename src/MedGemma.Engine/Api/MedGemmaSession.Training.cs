@@ -45,12 +45,10 @@ public sealed partial class MedGemmaSession
 
     void DetachTrainingAdapter()
     {
-        foreach (var (_, module) in _model.Network.named_modules())
-            if (module is LoraLinear layer && layer.Adapters.Contains(LoraTrainer.AdapterName) && !_adapters.ContainsKey(LoraTrainer.AdapterName))
-            {
-                if (layer.Merged) layer.Unmerge();
-                layer.RemoveAdapter(LoraTrainer.AdapterName);
-            }
+        var lora = LoraModel.Of(_model);
+        // An imported adapter of the same name would have made the trainer refuse to start: never remove that one.
+        if (lora.Adapters.Contains(LoraTrainer.AdapterName) && !_adapters.ContainsKey(LoraTrainer.AdapterName))
+            lora.RemoveAdapter(LoraTrainer.AdapterName);
         _model.Network.eval();
     }
 }

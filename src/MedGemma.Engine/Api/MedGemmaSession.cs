@@ -129,7 +129,8 @@ public sealed partial class MedGemmaSession : IDisposable
     /// </summary>
     public IReadOnlyList<CaptionOutcome> Caption(IReadOnlyList<CaptionRequest> requests, CaptionSettings settings, CancellationToken cancellationToken = default, IProgress<int>? tokens = null)
     {
-        var results = CaptionCore(requests.Count, i => ImageLoader.Load(requests[i].ImagePath, null, cancellationToken), settings, cancellationToken, tokens);
+        settings.ImageOptions?.Validate();
+        var results = CaptionCore(requests.Count, i => ImageLoader.Load(requests[i].ImagePath, settings.ImageOptions, cancellationToken), settings, cancellationToken, tokens);
         return results.Select((r, i) => r.Error != null
             ? new CaptionOutcome(requests[i], null, r.Error)
             : new CaptionOutcome(requests[i], new CaptionResult
@@ -225,7 +226,8 @@ public sealed partial class MedGemmaSession : IDisposable
             if (_adapters.ContainsKey(name))
                 throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "AdapterExists",
                     $"An adapter named '{name}' is already loaded into {Name}; choose another -Name or remove it first.", name);
-            _lora ??= new LoraModel(_model.Network);
+            // The model's one LoraModel, the one the trainer uses too, so both see the same adapter names.
+            _lora ??= LoraModel.Of(_model);
             var previous = _lora.ActiveAdapter;
             adapter.AttachTo(_lora, name);
             var info = new AdapterInfo

@@ -33,10 +33,11 @@ public static class CheckpointLoader
         IProgress<LoadProgress>? progress = null, CancellationToken ct = default) =>
         Load(model, pathToFolderOrFile, device, dtype, progress, ct, staged: device.type == DeviceType.CUDA);
 
-    /// <param name="staged">Read through reusable (on CUDA pinned) double buffers and overlap disk reads with
+    /// <param name="staged">Read through two reusable chunk-sized (on CUDA pinned) buffers and overlap disk reads with
     /// host→device copies; otherwise each tensor is read into its own CPU tensor (or straight into a CPU parameter).</param>
+    /// <param name="chunkBytes">Staging buffer size; 0 picks <see cref="DefaultChunkBytes"/>.</param>
     internal static LoadReport Load(nn.Module model, string pathToFolderOrFile, Device device, ScalarType dtype,
-        IProgress<LoadProgress>? progress, CancellationToken ct, bool staged)
+        IProgress<LoadProgress>? progress, CancellationToken ct, bool staged, long chunkBytes = 0)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(device);
@@ -61,7 +62,7 @@ public static class CheckpointLoader
                 count++;
                 progress?.Report(new LoadProgress(item.ModuleKey, count, plan.Items.Count, done, plan.TotalBytes));
             }
-            if (staged) CopyStaged(plan, expected, device, ct, Reported);
+            if (staged) CopyStaged(plan, expected, device, chunkBytes > 0 ? chunkBytes : DefaultChunkBytes(resolved.Files), ct, Reported);
             else
                 foreach (var item in plan.Items)
                 {
@@ -78,42 +79,65 @@ public static class CheckpointLoader
     }
 
     /// <summary>
-    /// Two staging buffers alternate: tensor i is read into one while tensor i-1's asynchronous copy drains from the
-    /// other. The device is synchronised before each copy is issued, so a buffer is only refilled after the copy
-    /// that read it has finished (the copy issued two steps earlier).
+    /// Two staging buffers alternate, chunk by chunk: chunk k is read from disk into one while chunk k-1's asynchronous
+    /// copy to the device drains from the other. Before chunk k's copy is issued the device is synchronised, which
+    /// waits for chunk k-1's copy, so the buffer that chunk k+1 is read into next is free. On the CPU the same loop
+    /// runs with plain buffers and synchronous copies (tests cover it there); on CUDA the buffers are pinned.
     /// </summary>
-    static void CopyStaged(LoadPlan plan, Dictionary<string, Tensor> expected, Device device, CancellationToken ct, Action<LoadPlan.Item> reported)
+    static void CopyStaged(LoadPlan plan, Dictionary<string, Tensor> expected, Device device, long chunkBytes, CancellationToken ct, Action<LoadPlan.Item> reported)
     {
         bool cudaTarget = device.type == DeviceType.CUDA;
         using var staging = new StagingBuffers(
-            plan.Items.Select(i => (SafeTensorsDType.ToScalarType(i.Entry.DType), i.Entry.ElementCount)), pin: cudaTarget);
+            plan.Items.Select(i => (SafeTensorsDType.ToScalarType(i.Entry.DType), i.Entry.ElementCount)), chunkBytes, pin: cudaTarget);
         int slot = 0;
         try
         {
             foreach (var item in plan.Items)
             {
                 ThrowIfCancelled(ct, item.File.Path);
-                using var view = staging.View(slot, SafeTensorsDType.ToScalarType(item.Entry.DType), item.Entry.Shape);
-                item.File.FillFromFile(item.Entry, view);
                 var dest = expected[item.ModuleKey];
-                try
+                var type = SafeTensorsDType.ToScalarType(item.Entry.DType);
+                if (!dest.is_contiguous())
                 {
-                    if (cudaTarget) cuda.synchronize(device);
-                    dest.copy_(view, nonBlocking: cudaTarget && staging.Pinned);
+                    // Not a layout our modules make; read it whole and copy it synchronously.
+                    item.File.ReadInto(item.Entry.Name, dest);
+                    reported(item);
+                    continue;
                 }
-                catch (Exception e) when (TorchErrors.IsOutOfMemory(e))
+                using var flat = dest.view(-1);
+                long total = item.Entry.ElementCount, piece = staging.ChunkElements(type);
+                for (long start = 0; start < total; start += piece)
                 {
-                    throw TorchErrors.OutOfMemory(e, $"copying '{item.Entry.Name}' from '{item.File.Path}' to {device}", $"{item.File.Path}:{item.Entry.Name}");
+                    long count = Math.Min(piece, total - start);
+                    using var buffer = staging.View(slot, type, count);
+                    item.File.FillFromFile(item.Entry, start, count, buffer);
+                    using var target = flat.narrow(0, start, count);
+                    try
+                    {
+                        if (cudaTarget) cuda.synchronize(device);
+                        target.copy_(buffer, nonBlocking: cudaTarget && staging.Pinned);
+                    }
+                    catch (Exception e) when (TorchErrors.IsOutOfMemory(e))
+                    {
+                        throw TorchErrors.OutOfMemory(e, $"copying '{item.Entry.Name}' from '{item.File.Path}' to {device}", $"{item.File.Path}:{item.Entry.Name}");
+                    }
+                    slot ^= 1;
                 }
                 reported(item);
-                slot ^= 1;
             }
         }
         finally
         {
-            // Never free a staging buffer while a copy may still be reading it.
+            // Never free a staging buffer while a copy may still be reading it; also the one wait for the last copy.
             if (cudaTarget) cuda.synchronize(device);
         }
+    }
+
+    /// <summary>Bytes per staging buffer: big enough that per-chunk overheads vanish next to the read, small next to a shard.</summary>
+    internal static long DefaultChunkBytes(IEnumerable<string> files)
+    {
+        long largest = files.Select(f => new FileInfo(f).Length).DefaultIfEmpty(0).Max();
+        return Math.Clamp(largest / 16, 1L << 20, 64L << 20);
     }
 
     static void ThrowIfCancelled(CancellationToken ct, string path)

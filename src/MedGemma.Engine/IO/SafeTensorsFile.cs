@@ -42,7 +42,9 @@ public sealed class SafeTensorsFile : IDisposable
         SafeFileHandle handle;
         try
         {
-            handle = File.OpenHandle(full, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+            // Loaders read each file front to back: let the kernel read ahead (RandomAccess turns read-ahead off,
+            // which made loading take 2.3x the time of a plain read of the same bytes).
+            handle = File.OpenHandle(full, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -144,22 +146,31 @@ public sealed class SafeTensorsFile : IDisposable
     }
 
     /// <summary>Reads the entry's bytes into <paramref name="t"/> (CPU, contiguous, file dtype) in span-sized chunks.</summary>
-    internal void FillFromFile(SafeTensorsEntry entry, Tensor t)
+    internal void FillFromFile(SafeTensorsEntry entry, Tensor t) => FillFromFile(entry, 0, entry.ElementCount, t);
+
+    /// <summary>
+    /// Reads elements [<paramref name="start"/>, start + <paramref name="count"/>) of the entry into <paramref name="t"/>
+    /// (CPU, contiguous, file dtype, <paramref name="count"/> elements) in span-sized chunks.
+    /// </summary>
+    internal void FillFromFile(SafeTensorsEntry entry, long start, long count, Tensor t)
     {
-        if (entry.Length == 0) return;
-        if (entry.Length <= ChunkBytes)
+        if (start < 0 || count < 0 || start + count > entry.ElementCount || t.numel() != count)
+            throw new ArgumentOutOfRangeException(nameof(count), $"Elements [{start}, {start + count}) of '{entry.Name}' ({entry.ElementCount}) into {t.numel()}.");
+        if (count == 0) return;
+        int elementSize = SafeTensorsDType.ElementSize(entry.DType);
+        long offset = entry.Offset + start * elementSize;
+        if (count * elementSize <= ChunkBytes)
         {
-            SafeTensorsHeader.ReadExactly(_file, t.bytes, entry.Offset, Path);
+            SafeTensorsHeader.ReadExactly(_file, t.bytes, offset, Path);
             return;
         }
-        int elementSize = SafeTensorsDType.ElementSize(entry.DType);
         long chunkElements = ChunkBytes / elementSize;
         using var flat = t.view(-1);
-        for (long start = 0; start < entry.ElementCount; start += chunkElements)
+        for (long done = 0; done < count; done += chunkElements)
         {
-            long count = Math.Min(chunkElements, entry.ElementCount - start);
-            using var part = flat.narrow(0, start, count);
-            SafeTensorsHeader.ReadExactly(_file, part.bytes, entry.Offset + start * elementSize, Path);
+            long n = Math.Min(chunkElements, count - done);
+            using var part = flat.narrow(0, done, n);
+            SafeTensorsHeader.ReadExactly(_file, part.bytes, offset + done * elementSize, Path);
         }
     }
 

@@ -4,10 +4,10 @@ using static TorchSharp.torch;
 namespace MedGemma.Engine.IO;
 
 /// <summary>
-/// Two reusable host buffers per dtype, each as large as the biggest tensor of that dtype, pinned
-/// (page-locked) when loading to CUDA so host→device copies run asynchronously by DMA while the next
-/// tensor is read from disk. Host memory stays at 2 × the largest tensor (2.7 GB for MedGemma 4B's
-/// bf16 embedding), far below one shard, and is allocated once instead of per tensor.
+/// Two reusable host buffers per dtype, each of at most one chunk, pinned (page-locked) when loading to CUDA so a
+/// host→device copy runs by DMA, asynchronously, while the next chunk is read from disk into the other buffer.
+/// Tensors larger than a chunk are staged in pieces, so host memory stays at 2 chunks per dtype whatever the
+/// largest tensor is (MedGemma 4B's 1.3 GB embedding included), and pinning a small buffer once is cheap.
 /// </summary>
 internal sealed class StagingBuffers : IDisposable
 {
@@ -17,24 +17,31 @@ internal sealed class StagingBuffers : IDisposable
     /// <summary>False when pinning was asked for but libtorch refused (copies are then synchronous but still correct).</summary>
     public bool Pinned { get; private set; }
 
-    public StagingBuffers(IEnumerable<(ScalarType Type, long Elements)> needs, bool pin)
+    /// <param name="needs">The dtype and element count of every tensor to stage.</param>
+    /// <param name="chunkBytes">The most bytes one buffer holds (at least one element).</param>
+    public StagingBuffers(IEnumerable<(ScalarType Type, long Elements)> needs, long chunkBytes, bool pin)
     {
         foreach (var (type, n) in needs)
-            _capacity[type] = Math.Max(n, _capacity.GetValueOrDefault(type));
+        {
+            long chunk = Math.Max(1, chunkBytes / SafeTensorsDType.ElementSize(type));
+            _capacity[type] = Math.Max(Math.Min(n, chunk), _capacity.GetValueOrDefault(type));
+        }
         Pinned = pin;
     }
 
-    /// <summary>A contiguous view of buffer <paramref name="slot"/> (0 or 1) with the given shape; dispose the view, not the buffer.</summary>
-    public Tensor View(int slot, ScalarType type, long[] shape)
+    /// <summary>How many elements of <paramref name="type"/> one buffer holds: the piece size for larger tensors.</summary>
+    public long ChunkElements(ScalarType type) => _capacity[type];
+
+    /// <summary>The first <paramref name="elements"/> elements of buffer <paramref name="slot"/> (0 or 1), flat; dispose the view, not the buffer.</summary>
+    public Tensor View(int slot, ScalarType type, long elements)
     {
+        if (elements > _capacity[type]) throw new ArgumentOutOfRangeException(nameof(elements));
         if (!_buffers.TryGetValue((type, slot), out var buffer))
         {
             buffer = Allocate(type, _capacity[type]);
             _buffers[(type, slot)] = buffer;
         }
-        long n = shape.Aggregate(1L, (a, d) => a * d);
-        using var part = buffer.narrow(0, 0, n);
-        return part.view(shape);
+        return buffer.narrow(0, 0, elements);
     }
 
     Tensor Allocate(ScalarType type, long elements)

@@ -40,7 +40,8 @@ public sealed record ImageLoadOptions
     /// </summary>
     public bool ApplyExifOrientation { get; init; } = true;
 
-    internal void Validate()
+    /// <summary>Throws a <see cref="MedGemmaException"/> naming the first invalid option (the loader checks this too).</summary>
+    public void Validate()
     {
         if (MaxPixels <= 0)
             throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "InvalidImageOption", $"MaxPixels must be positive, got {MaxPixels}.", nameof(MaxPixels));

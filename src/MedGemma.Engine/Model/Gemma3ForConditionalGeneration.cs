@@ -23,13 +23,36 @@ public sealed class Gemma3ForConditionalGeneration : nn.Module
     public Gemma3Config Config { get; }
 
     /// <summary>
-    /// Trade compute for memory in training: decoder layers are recomputed during backward (same gradients).
-    /// Applies in train() mode with gradients enabled and no KV cache.
+    /// Builds the model on <paramref name="device"/> with uninitialised weights (no random initialisation), for
+    /// loading a checkpoint right after: every weight must then be overwritten (<see cref="IO.CheckpointLoader"/> is strict).
+    /// </summary>
+    public static Gemma3ForConditionalGeneration CreateUninitialized(Gemma3Config config, Device device, ScalarType dtype)
+    {
+        var model = new Gemma3ForConditionalGeneration(config, ModuleMaterializer.Meta, dtype);
+        try
+        {
+            ModuleMaterializer.ToEmpty(model, device);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Trade compute for memory in training: the decoder layers and the vision encoder layers are recomputed during
+    /// backward (same gradients, same dropout masks). Applies in train() mode with gradients enabled and no KV cache.
     /// </summary>
     public bool GradientCheckpointing
     {
         get => model.LanguageModel.GradientCheckpointing;
-        set => model.LanguageModel.GradientCheckpointing = value;
+        set
+        {
+            model.LanguageModel.GradientCheckpointing = value;
+            model.vision_tower.GradientCheckpointing = value;
+        }
     }
     public Gemma3Model Model => model;
 
@@ -41,13 +64,19 @@ public sealed class Gemma3ForConditionalGeneration : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         var (hidden, features) = model.forward(inputs);
-        if (inputs.LogitsToKeep > 0 && inputs.LogitsToKeep < hidden.shape[1])
-            hidden = hidden.narrow(1, hidden.shape[1] - inputs.LogitsToKeep, inputs.LogitsToKeep);
-        var logits = nn.functional.linear(hidden, model.LanguageModel.EmbedTokens.Weight);
-        if (Config.Text.FinalLogitSoftcapping is double cap) logits = torch.tanh(logits / cap) * cap;
-
+        Tensor logits;
         Tensor? loss = null;
-        if (inputs.Labels is not null) (logits, loss) = CausalLmLoss(logits, inputs.Labels, inputs.AttentionMask);
+        if (inputs.Labels is not null && inputs.LogitsOnLabelsOnly)
+        {
+            (logits, loss) = LabelledPositionsLoss(hidden, inputs.Labels, inputs.AttentionMask);
+        }
+        else
+        {
+            if (inputs.LogitsToKeep > 0 && inputs.LogitsToKeep < hidden.shape[1])
+                hidden = hidden.narrow(1, hidden.shape[1] - inputs.LogitsToKeep, inputs.LogitsToKeep);
+            logits = LmHead(hidden);
+            if (inputs.Labels is not null) (logits, loss) = CausalLmLoss(logits, inputs.Labels, inputs.AttentionMask);
+        }
 
         return new ForwardOutput
         {
@@ -57,6 +86,14 @@ public sealed class Gemma3ForConditionalGeneration : nn.Module
         };
     }
 
+    /// <summary>The tied lm_head, then final softcapping if configured.</summary>
+    Tensor LmHead(Tensor hidden)
+    {
+        var logits = nn.functional.linear(hidden, model.LanguageModel.EmbedTokens.Weight);
+        if (Config.Text.FinalLogitSoftcapping is double cap) logits = torch.tanh(logits / cap) * cap;
+        return logits;
+    }
+
     /// <summary>
     /// transformers' Gemma3ForConditionalGeneration loss: float32 logits, predict token i+1 from position i,
     /// drop positions whose attention mask is 0, mean cross-entropy over labels != -100.
@@ -64,19 +101,52 @@ public sealed class Gemma3ForConditionalGeneration : nn.Module
     static (Tensor Logits, Tensor Loss) CausalLmLoss(Tensor logits, Tensor labels, Tensor? attentionMask)
     {
         var l = logits.shape[1];
-        if (labels.shape[1] != l)
-            throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "LabelsShape",
-                $"labels have {labels.shape[1]} positions but logits {l} (LogitsToKeep must be 0 with labels).", "labels");
+        CheckLabels(labels, l);
         logits = logits.to(ScalarType.Float32);
         var shiftLogits = logits.narrow(1, 0, l - 1);
+        var shiftLabels = ShiftedLabels(labels, attentionMask);
+        var loss = nn.functional.cross_entropy(shiftLogits.reshape(-1, logits.shape[2]), shiftLabels.reshape(-1), ignore_index: -100);
+        return (logits, loss);
+    }
+
+    /// <summary>
+    /// The same loss as <see cref="CausalLmLoss"/>, with the lm_head run only on the hidden rows whose shifted label
+    /// counts: cross-entropy is per row, so the mean over those rows is the ignore_index mean over all of them.
+    /// In training most positions are prompt and image (hf_bench.py: 66 of 328 carry a label), and the logits of
+    /// the others would be (B, n, 262,208) float32 kept for backward.
+    /// </summary>
+    (Tensor Logits, Tensor Loss) LabelledPositionsLoss(Tensor hidden, Tensor labels, Tensor? attentionMask)
+    {
+        var (b, l, c) = (hidden.shape[0], hidden.shape[1], hidden.shape[2]);
+        CheckLabels(labels, l);
+        var shiftLabels = ShiftedLabels(labels, attentionMask);          // (B, l-1): target of position t is at t
+        var at = shiftLabels.ne(-100).nonzero();                           // (K, 2): row, position
+        var rows = at.select(1, 0).mul(l).add_(at.select(1, 1));           // flat index into (B*l)
+        var picked = hidden.reshape(b * l, c).index_select(0, rows);
+        var targets = shiftLabels.reshape(-1).index_select(0, at.select(1, 0).mul(l - 1).add_(at.select(1, 1)));
+        var logits = LmHead(picked).to(ScalarType.Float32);
+        var loss = nn.functional.cross_entropy(logits, targets);
+        return (logits, loss);
+    }
+
+    static void CheckLabels(Tensor labels, long positions)
+    {
+        if (labels.shape[1] != positions)
+            throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "LabelsShape",
+                $"labels have {labels.shape[1]} positions but logits {positions} (LogitsToKeep must be 0 with labels).", "labels");
+    }
+
+    /// <summary>(B, l-1) next-token targets: labels shifted left by one, -100 where the attention mask is 0.</summary>
+    static Tensor ShiftedLabels(Tensor labels, Tensor? attentionMask)
+    {
+        var l = labels.shape[1];
         var shiftLabels = labels.narrow(1, 1, l - 1);
         if (attentionMask is not null)
         {
             var m = attentionMask.narrow(1, attentionMask.shape[1] - (l - 1), l - 1);
             shiftLabels = shiftLabels.masked_fill(m.eq(0), -100);
         }
-        var loss = nn.functional.cross_entropy(shiftLogits.reshape(-1, logits.shape[2]), shiftLabels.reshape(-1), ignore_index: -100);
-        return (logits, loss);
+        return shiftLabels;
     }
 
     /// <summary>

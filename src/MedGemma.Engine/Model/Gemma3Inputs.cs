@@ -22,12 +22,21 @@ public sealed record Gemma3Inputs
     public KvCache? Cache { get; init; }
     /// <summary>Compute logits for the last N positions only; 0 = all.</summary>
     public int LogitsToKeep { get; init; }
+    /// <summary>
+    /// With <see cref="Labels"/>: compute the lm_head only on the positions whose shifted label counts in the loss
+    /// (the same loss and gradients, without the (B, n, vocab) float32 logits). <see cref="ForwardOutput.Logits"/>
+    /// is then (labelled positions, vocab), in (row, position) order. What training uses.
+    /// </summary>
+    public bool LogitsOnLabelsOnly { get; init; }
 }
 
 /// <summary>Forward results; dispose to free them (or let the enclosing dispose scope do it).</summary>
 public sealed class ForwardOutput : IDisposable
 {
-    /// <summary>(B, kept positions, vocab) in the model dtype (float32 when a loss was computed).</summary>
+    /// <summary>
+    /// (B, kept positions, vocab) in the model dtype (float32 when a loss was computed); with
+    /// <see cref="Gemma3Inputs.LogitsOnLabelsOnly"/>, (labelled positions, vocab) float32.
+    /// </summary>
     public required Tensor Logits { get; init; }
     /// <summary>Scalar mean cross-entropy over shifted labels != -100, float32.</summary>
     public Tensor? Loss { get; init; }

@@ -40,7 +40,8 @@ public sealed class MedGemmaModel : IDisposable
             throw new MedGemmaException(MedGemmaErrorKind.NotFound, "ModelFolderNotFound", $"Model folder not found: {folder}", folder);
         var config = Gemma3Config.Load(folder);
         var generation = GenerationConfig.Load(folder, config);
-        var network = new Gemma3ForConditionalGeneration(config, device, dtype);
+        // No random initialisation: the strict load below overwrites every weight.
+        var network = Gemma3ForConditionalGeneration.CreateUninitialized(config, device, dtype);
         try
         {
             CheckpointLoader.Load(network, folder, device, dtype, progress, cancellationToken);

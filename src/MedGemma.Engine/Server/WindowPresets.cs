@@ -1,3 +1,4 @@
+using MedGemma.Engine.Imaging;
 using MedGemma.Engine.Imaging.Dicom;
 
 namespace MedGemma.Engine.Server;
@@ -15,7 +16,19 @@ public readonly record struct DisplayWindow(double Center, double Width)
 /// which <see cref="UploadDecoder"/> renders with the engine's MedGemma CT recipe (CT only; other modalities
 /// keep their own window).
 /// </summary>
-public sealed record WindowPreset(string Id, string Label, IReadOnlyList<DisplayWindow> Windows);
+public sealed record WindowPreset(string Id, string Label, IReadOnlyList<DisplayWindow> Windows)
+{
+    /// <summary>
+    /// <paramref name="options"/> with this preset's window: one window → WindowCenter/WindowWidth, three →
+    /// the MedGemma CT recipe (<see cref="ImageLoadOptions.CtHounsfieldRgb"/>), none → unchanged.
+    /// </summary>
+    public ImageLoadOptions ApplyTo(ImageLoadOptions options) => Windows.Count switch
+    {
+        0 => options,
+        1 => options with { WindowCenter = Windows[0].Center, WindowWidth = Windows[0].Width, CtHounsfieldRgb = false },
+        _ => options with { WindowCenter = null, WindowWidth = null, CtHounsfieldRgb = true },
+    };
+}
 
 /// <summary>The presets the page offers for DICOM (CT) images. Ids are what the API's "window" field takes.</summary>
 public static class WindowPresets

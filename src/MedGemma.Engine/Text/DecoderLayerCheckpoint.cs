@@ -1,3 +1,4 @@
+using MedGemma.Engine.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -6,7 +7,8 @@ namespace MedGemma.Engine.Text;
 /// <summary>
 /// Gradient checkpointing for one decoder layer (TorchSharp has no torch.utils.checkpoint): the forward runs
 /// without recording the graph and keeps only the layer input; backward recomputes the layer with gradients on
-/// and back-propagates through the recomputation, so parameters (LoRA included) get the same gradients.
+/// (under the forward's random state: same dropout masks) and back-propagates through the recomputation, so
+/// parameters (LoRA included) get the same gradients.
 /// </summary>
 internal sealed class DecoderLayerCheckpoint : torch.autograd.SingleTensorFunction<DecoderLayerCheckpoint>
 {
@@ -24,6 +26,7 @@ internal sealed class DecoderLayerCheckpoint : torch.autograd.SingleTensorFuncti
         var layer = (Gemma3DecoderLayer)vars[4];
         ctx.save_for_backward(new List<Tensor> { hidden, cos, sin, mask });
         ctx.save_data("layer", layer);
+        ctx.save_data("rng", CheckpointRng.Capture(hidden.device));
         return layer.forward(hidden, Context(cos, sin, mask));
     }
 
@@ -36,7 +39,8 @@ internal sealed class DecoderLayerCheckpoint : torch.autograd.SingleTensorFuncti
         using (torch.enable_grad())
         {
             var x = saved[0].detach().requires_grad_(true);
-            var y = layer.forward(x, Context(saved[1], saved[2], saved[3]));
+            Tensor y = null!;
+            ((CheckpointRng)ctx.get_data("rng")).Replay(() => y = layer.forward(x, Context(saved[1], saved[2], saved[3])));
             torch.autograd.backward(new[] { y }, new[] { gradOutput });
             gradInput = x.grad!.clone().MoveToOuterDisposeScope();
         }

@@ -15,9 +15,11 @@ public sealed class CaptionSamplePreparer
     readonly ImagePreprocessor images;
     readonly PromptOptions promptOptions;
     readonly LossOn lossOn;
+    readonly ImageLoadOptions? imageOptions;
 
-    public CaptionSamplePreparer(PromptBuilder prompts, ImagePreprocessor images, PromptOptions promptOptions, LossOn lossOn)
+    public CaptionSamplePreparer(PromptBuilder prompts, ImagePreprocessor images, PromptOptions promptOptions, LossOn lossOn, ImageLoadOptions? imageOptions = null)
     {
+        this.imageOptions = imageOptions;
         this.prompts = prompts;
         this.images = images;
         this.promptOptions = promptOptions;
@@ -28,7 +30,7 @@ public sealed class CaptionSamplePreparer
     {
         var prompt = prompts.BuildTraining(promptOptions, sample.Caption);
         var labels = lossOn == LossOn.Answer ? prompt.Labels() : AllButImage(prompt);
-        var pixels = images.Preprocess(ImageLoader.Load(sample.ImagePath));
+        var pixels = images.Preprocess(ImageLoader.Load(sample.ImagePath, imageOptions));
         return new PreparedSample(prompt.InputIds, prompt.TokenTypeIds, labels, pixels);
     }
 

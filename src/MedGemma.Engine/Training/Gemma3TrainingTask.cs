@@ -75,7 +75,7 @@ public sealed class Gemma3TrainingTask : ITrainingTask
         using var output = network.Forward(new Gemma3Inputs
         {
             InputIds = t["input_ids"], TokenTypeIds = t["token_type_ids"], AttentionMask = t["attention_mask"],
-            PixelValues = t["pixel_values"], Labels = t["labels"],
+            PixelValues = t["pixel_values"], Labels = t["labels"], LogitsOnLabelsOnly = true,
         });
         // Keep the loss alive past the output's disposal.
         return output.Loss!.alias();

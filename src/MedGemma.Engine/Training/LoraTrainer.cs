@@ -51,7 +51,7 @@ public sealed class LoraTrainer
     {
         options.Validate();
         var preparer = new CaptionSamplePreparer(prompts, images,
-            promptOptions ?? new PromptOptions { Instruction = options.Instruction, SystemPrompt = options.SystemPrompt }, options.LossOn);
+            promptOptions ?? new PromptOptions { Instruction = options.Instruction, SystemPrompt = options.SystemPrompt }, options.LossOn, options.ImageOptions);
         var lora = LoraModel.Of(model);
         var config = LoraConfigFor(options, baseModelName);
         // lora_A's Kaiming-uniform initialisation draws from the global generator: seed it so the same Seed
@@ -68,6 +68,12 @@ public sealed class LoraTrainer
         try
         {
             return new TrainingLoop(task, lora, adapterName, options, progress).Run(cancellationToken);
+        }
+        catch
+        {
+            // A failed run leaves no half-trained adapter attached, so the next run can start (a resume reloads it).
+            lora.RemoveAdapter(adapterName);
+            throw;
         }
         finally
         {

@@ -47,6 +47,8 @@ public sealed record TrainingOptions
     public bool Resume { get; init; }
     public int Seed { get; init; } = 42;
     public string OutputPath { get; init; } = "";
+    /// <summary>How training images are read (DICOM window, frame, pixel budget); null = the defaults. Caption later with the same.</summary>
+    public Imaging.ImageLoadOptions? ImageOptions { get; init; }
 
     public double EffectiveAlpha => Alpha ?? 2.0 * Rank;
 
@@ -65,6 +67,7 @@ public sealed record TrainingOptions
         if (WarmupRatio < 0 || WarmupRatio > 1) throw Bad(nameof(WarmupRatio), WarmupRatio, "must be in [0, 1]");
         if (EvalEvery < 0 || SaveEvery < 0 || Patience < 0) throw Bad(nameof(EvalEvery), EvalEvery, "EvalEvery, SaveEvery and Patience must not be negative");
         if (string.IsNullOrWhiteSpace(OutputPath)) throw Bad(nameof(OutputPath), "(empty)", "name the folder for the adapter");
+        ImageOptions?.Validate();
     }
 }
 

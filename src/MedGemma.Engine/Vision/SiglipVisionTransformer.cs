@@ -16,10 +16,17 @@ public sealed class SiglipEncoder : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Recompute each layer in backward instead of keeping its activations (train mode with gradients only).</summary>
+    public bool GradientCheckpointing { get; set; }
+
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        foreach (var layer in layers) x = layer.call(x);
+        var checkpoint = GradientCheckpointing && training && torch.is_grad_enabled();
+        // The checkpointed function only back-propagates when its input needs a gradient; with a frozen patch
+        // embedding (LoRA) it would not, so make the input a leaf that does.
+        if (checkpoint && !x.requires_grad) x = x.detach().requires_grad_(true);
+        foreach (var layer in layers) x = checkpoint ? SiglipEncoderLayerCheckpoint.apply(x, layer) : layer.call(x);
         return x.MoveToOuterDisposeScope();
     }
 }
@@ -37,6 +44,13 @@ public sealed class SiglipVisionTransformer : nn.Module<Tensor, Tensor>
         encoder = new SiglipEncoder(c, device, dtype);
         post_layernorm = nn.LayerNorm(c.HiddenSize, c.LayerNormEps, device: device, dtype: dtype);
         RegisterComponents();
+    }
+
+    /// <summary>Gradient checkpointing of the encoder layers (see <see cref="SiglipEncoder.GradientCheckpointing"/>).</summary>
+    public bool GradientCheckpointing
+    {
+        get => encoder.GradientCheckpointing;
+        set => encoder.GradientCheckpointing = value;
     }
 
     public override Tensor forward(Tensor pixelValues)

@@ -60,6 +60,29 @@ public sealed class GetMedicalCaptionCommand : MedGemmaCmdlet
     [Parameter]
     public object? Model { get; set; }
 
+    /// <summary>The frame of a multi-frame image (DICOM series, TIFF pages, GIF); default: the middle DICOM frame, else the first.</summary>
+    [Parameter]
+    [ValidateRange(0, int.MaxValue)]
+    public int Frame { get; set; }
+
+    /// <summary>A DICOM window preset: default, lung, mediastinum, bone, brain, medgemma-rgb (MedGemma's three CT windows as RGB).</summary>
+    [Parameter]
+    [ArgumentCompleter(typeof(WindowPresetCompleter))]
+    public string? Window { get; set; }
+
+    /// <summary>An explicit window centre for DICOM and 16-bit gray images (with -WindowWidth).</summary>
+    [Parameter]
+    public double WindowCenter { get; set; }
+
+    [Parameter]
+    [ValidateRange(1e-9, double.MaxValue)]
+    public double WindowWidth { get; set; }
+
+    /// <summary>Refuse images with more pixels than this (checked from the header before decoding).</summary>
+    [Parameter]
+    [ValidateRange(1L, long.MaxValue)]
+    public long MaxPixels { get; set; } = 200_000_000;
+
     readonly List<(CaptionRequest Request, object Input)> _queue = new();
     MedGemmaSession? _session;
     CaptionSettings? _settings;
@@ -73,6 +96,8 @@ public sealed class GetMedicalCaptionCommand : MedGemmaCmdlet
                 $"No adapter named '{Adapter}' is loaded into {_session.Name}; load it with Import-LoraAdapter.", Adapter));
         _settings = new CaptionSettings
         {
+            ImageOptions = ImageOptions(Window, Bound(nameof(WindowCenter)) ? WindowCenter : null, Bound(nameof(WindowWidth)) ? WindowWidth : null,
+                Bound(nameof(Frame)) ? Frame : null, MaxPixels),
             Prompt = Prompt, SystemPrompt = SystemPrompt, Language = Language, MaxNewTokens = MaxNewTokens, Temperature = Temperature,
             TopP = TopP, Seed = Seed >= 0 ? (ulong)Seed : null,
             Adapter = Adapter == null ? null : _session.Adapters.First(a => string.Equals(a.Name, Adapter, StringComparison.OrdinalIgnoreCase)).Name,

@@ -48,6 +48,11 @@ public sealed class StartLoraTrainingCommand : MedGemmaCmdlet
     [Parameter] [ValidateSet("Answer", "All")] public string LossOn { get; set; } = "Answer";
     [Parameter] [ValidateNotNullOrEmpty] public string Prompt { get; set; } = CaptionSettings.DefaultPrompt;
     [Parameter] public SwitchParameter AsJob { get; set; }
+    /// <summary>DICOM window preset for every training image (caption later with the same one).</summary>
+    [Parameter] [ArgumentCompleter(typeof(WindowPresetCompleter))] public string? Window { get; set; }
+    [Parameter] public double WindowCenter { get; set; }
+    [Parameter] [ValidateRange(1e-9, double.MaxValue)] public double WindowWidth { get; set; }
+    [Parameter] [ValidateRange(1L, long.MaxValue)] public long MaxPixels { get; set; } = 200_000_000;
 
     protected override void EndProcessing()
     {
@@ -68,6 +73,7 @@ public sealed class StartLoraTrainingCommand : MedGemmaCmdlet
             LearningRate = LearningRate, Scheduler = Enum.Parse<LrScheduler>(Scheduler, ignoreCase: true), WarmupRatio = WarmupRatio, GradientCheckpointing = GradientCheckpointing,
             Resume = Resume, Seed = Seed, LanguageModelOnly = LanguageModelOnly, UseRsLora = UseRsLora, LossOn = Enum.Parse<LossOn>(LossOn, ignoreCase: true),
             EvalEvery = EvalSteps, OutputPath = output,
+            ImageOptions = ImageOptions(Window, Bound(nameof(WindowCenter)) ? WindowCenter : null, Bound(nameof(WindowWidth)) ? WindowWidth : null, null, MaxPixels),
         };
         int steps = MedGemmaSession.EstimateSteps(trainCount, options);
         var action = $"Train a LoRA adapter (r={Rank}, {string.Join(",", TargetModules)}) for {steps} step(s) on {trainCount} sample(s)" + (Resume ? ", resuming" : "");

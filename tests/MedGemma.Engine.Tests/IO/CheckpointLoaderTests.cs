@@ -16,15 +16,17 @@ public class CheckpointLoaderTests
     }
 
     [Theory]
-    [InlineData("model.safetensors", false)]
-    [InlineData("model.published-layout.safetensors", false)]
-    [InlineData("model.v5-layout.safetensors", false)]
-    [InlineData("model.published-layout.safetensors", true)]
-    public void LoadsEachLayoutStrictlyWithExactValues(string file, bool staged)
+    [InlineData("model.safetensors", false, 0)]
+    [InlineData("model.published-layout.safetensors", false, 0)]
+    [InlineData("model.v5-layout.safetensors", false, 0)]
+    [InlineData("model.published-layout.safetensors", true, 0)]
+    [InlineData("model.published-layout.safetensors", true, 1000)] // tensors staged in 250-element pieces
+    [InlineData("model.v5-layout.safetensors", true, 28)]         // 7-element pieces: rows split across chunks
+    public void LoadsEachLayoutStrictlyWithExactValues(string file, bool staged, long chunkBytes)
     {
         using var model = TreeFor(Tiny("model.v5-layout.safetensors"), ScalarType.Float32);
         var seen = new List<LoadProgress>();
-        var report = CheckpointLoader.Load(model, Tiny(file), CPU, ScalarType.Float32, new SyncProgress<LoadProgress>(seen.Add), default, staged);
+        var report = CheckpointLoader.Load(model, Tiny(file), CPU, ScalarType.Float32, new SyncProgress<LoadProgress>(seen.Add), default, staged, chunkBytes);
         var raws = RawSafeTensors.ReadAll(Tiny(file)).ToDictionary(r => KeyLayout.ToModuleKey(r.Name));
         var sd = model.state_dict();
         Assert.Equal(raws.Count, report.Tensors);
@@ -47,18 +49,20 @@ public class CheckpointLoaderTests
     }
 
     [Theory]
-    [InlineData(ScalarType.BFloat16, false)]
-    [InlineData(ScalarType.Float32, false)]
-    [InlineData(ScalarType.Float16, false)]
-    [InlineData(ScalarType.BFloat16, true)]
-    [InlineData(ScalarType.Float32, true)]
-    public void LoadsTheShardedBf16SnapshotIntoEachDType(ScalarType dtype, bool staged)
+    [InlineData(ScalarType.BFloat16, false, 0)]
+    [InlineData(ScalarType.Float32, false, 0)]
+    [InlineData(ScalarType.Float16, false, 0)]
+    [InlineData(ScalarType.BFloat16, true, 0)]
+    [InlineData(ScalarType.Float32, true, 0)]
+    [InlineData(ScalarType.BFloat16, true, 4098)] // 2049-element pieces: tensors end mid-chunk
+    [InlineData(ScalarType.Float32, true, 4098)]  // converting bf16 pieces to float32 on the way
+    public void LoadsTheShardedBf16SnapshotIntoEachDType(ScalarType dtype, bool staged, long chunkBytes)
     {
         var folder = Fixtures.Folder("tiny-medgemma-snapshot");
         var resolved = CheckpointFiles.Resolve(folder);
         var raws = resolved.Files.SelectMany(RawSafeTensors.ReadAll).ToDictionary(r => KeyLayout.ToModuleKey(r.Name));
         using var model = ParamTree.Build(raws.Select(kv => (kv.Key, kv.Value.Shape)), dtype);
-        CheckpointLoader.Load(model, folder, CPU, dtype, null, default, staged);
+        CheckpointLoader.Load(model, folder, CPU, dtype, null, default, staged, chunkBytes);
         foreach (var (key, t) in model.state_dict())
         {
             using var expected = tensor(RawSafeTensors.Bf16ToFloat(raws[key].Bytes)).reshape(raws[key].Shape).to(dtype);
