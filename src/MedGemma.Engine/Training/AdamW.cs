@@ -53,13 +53,18 @@ public sealed class AdamW : IDisposable
         using var eps = Eps.ToScalar();
         using var one = 1.0.ToScalar();
         using var negStep = (-stepSize).ToScalar();
+        // lerp_'s weight is a tensor here; one per dtype and device and step, not one host-to-device copy per parameter
+        // (a copy from host memory makes the host wait for the device).
+        var lerpWeights = new Dictionary<(ScalarType, DeviceType, int), Tensor>();
         foreach (var (name, p) in parameters)
         {
             var g = p.grad;
             if (g is null) continue;
             var (m, v) = state[name];
+            var key = (m.dtype, m.device_type, m.device_index);
+            if (!lerpWeights.TryGetValue(key, out var w)) lerpWeights[key] = w = tensor(1 - Beta1, m.dtype, m.device);
             p.mul_(decay);
-            m.lerp_(g, tensor(1 - Beta1, m.dtype, m.device)); // torch: exp_avg.lerp_(grad, 1 - beta1)
+            m.lerp_(g, w); // torch: exp_avg.lerp_(grad, 1 - beta1)
             v.mul_(beta2).addcmul_(g, g, oneMinusBeta2);
             var denom = v.sqrt().div_(bc2).add_(eps, one);
             p.addcdiv_(m, denom, negStep);
