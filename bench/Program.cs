@@ -19,7 +19,7 @@ if (options.Has("help") || options.Positional.FirstOrDefault() is "help")
 {
     Console.WriteLine("Workloads:");
     foreach (var w in workloads) Console.WriteLine($"  {w.Name,-12} {w.Description}");
-    Console.WriteLine("Common options: --cpu (run every CPU workload), --repeat N, --warmup N, --size full|mid|tiny, --device cpu|cuda, --dtype bf16|fp32, --kernel auto|eager|sdpa, --json PATH (merge the headline numbers into PATH)");
+    Console.WriteLine("Common options: --cpu (run every CPU workload), --repeat N, --warmup N, --size full|deep|mid|tiny, --device cpu|cuda, --dtype bf16|fp32, --kernel auto|eager|sdpa, --json PATH (merge the headline numbers into PATH)");
     return 0;
 }
 

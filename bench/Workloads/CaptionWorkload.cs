@@ -13,7 +13,7 @@ namespace MedGemma.Bench.Workloads;
 public sealed class CaptionWorkload : IWorkload
 {
     public string Name => "caption";
-    public string Description => "greedy captioning: first-token latency, decode tokens/s, captions/s (--size full|mid|tiny, --batches 1,8)";
+    public string Description => "greedy captioning: first-token latency, decode tokens/s, captions/s (--size full|deep|mid|tiny, --batches 1,8)";
     public bool RunsOnCpu => true;
 
     public int Run(BenchArgs a)

@@ -9,7 +9,8 @@ namespace MedGemma.Bench.Workloads;
 
 /// <summary>
 /// Model sizes for the model workloads. "full" is the MedGemma-4B-sized config of shared/reference/hf_bench.py
-/// (GPU only); "mid" (4 layers, width 512) and "tiny" (the test fixtures' width) run on a CPU. The real
+/// (GPU only); "mid" (4 layers, width 512), "deep" (the full layer count at width 64) and "tiny" (the test fixtures'
+/// width) run on a CPU. The real
 /// vocabulary and special-token ids are kept in every size so the prompt is the reference's token for token.
 /// </summary>
 public static class ModelSizes
@@ -51,6 +52,20 @@ public static class ModelSizes
        "num_hidden_layers": 6, "patch_size": 14, "vision_use_head": false, "layer_norm_eps": 1e-6}}
     """;
 
+    // The full model's depth and layer pattern (34 layers, sliding window 1024 every 6th global, 8 query / 4 kv heads)
+    // at width 64: a CPU decode step then costs mostly TorchSharp's per-op host overhead, as batch-1 decode on a GPU does.
+    public const string Deep = """
+    {"model_type": "gemma3", "boi_token_index": 255999, "eoi_token_index": 256000, "eos_token_id": [1, 106], "image_token_index": 262144,
+     "mm_tokens_per_image": 256,
+     "text_config": {"head_dim": 16, "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 64, "intermediate_size": 256,
+       "max_position_embeddings": 131072, "num_attention_heads": 8, "num_hidden_layers": 34, "num_key_value_heads": 4,
+       "query_pre_attn_scalar": 16, "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000.0,
+       "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "rope_theta": 1000000.0, "sliding_window": 1024,
+       "sliding_window_pattern": 6, "vocab_size": 262208},
+     "vision_config": {"hidden_size": 32, "image_size": 224, "intermediate_size": 64, "num_attention_heads": 2,
+       "num_hidden_layers": 2, "patch_size": 14, "vision_use_head": false, "layer_norm_eps": 1e-6}}
+    """;
+
     public const string Tiny = """
     {"model_type": "gemma3", "boi_token_index": 255999, "eoi_token_index": 256000, "eos_token_id": [1, 106], "image_token_index": 262144,
      "mm_tokens_per_image": 256,
@@ -66,9 +81,10 @@ public static class ModelSizes
     {
         "full" => Full,
         "mid" => Mid,
+        "deep" => Deep,
         "mid-vision" => MidVision,
         "tiny" => Tiny,
-        _ => throw new ArgumentException($"Unknown --size '{size}' (full, mid, mid-vision, tiny)."),
+        _ => throw new ArgumentException($"Unknown --size '{size}' (full, deep, mid, mid-vision, tiny)."),
     };
 
     public static Gemma3Config Config(string size) => Gemma3Config.Parse((JsonObject)JsonNode.Parse(Json(size))!, "bench:" + size);

@@ -8,7 +8,11 @@ namespace MedGemma.Engine.Text;
 public sealed class Gemma3RMSNorm : nn.Module<Tensor, Tensor>
 {
     readonly Parameter weight;
-    readonly double eps;
+    // Scalars live as long as the module: a temporary Scalar made by an implicit double conversion has no owner
+    // after its handle is passed to native code, so its finaliser can free it while libtorch still reads it.
+    readonly Scalar eps;
+    readonly Scalar two = 2.0;
+    readonly Scalar one = 1.0;
 
     public Gemma3RMSNorm(long dim, double eps, Device? device = null, ScalarType? dtype = null) : base(nameof(Gemma3RMSNorm))
     {
@@ -19,12 +23,18 @@ public sealed class Gemma3RMSNorm : nn.Module<Tensor, Tensor>
 
     public Parameter Weight => weight;
 
+    /// <summary>
+    /// Six norms per decoder layer run on every decoded token, so the op count matters: normed·(1 + w) is one addcmul
+    /// (normed + normed·w; w promotes to float32, so no cast of the weight and no +1 per call), the fresh mean tensor
+    /// is updated in place, and casts are skipped when the dtype already matches.
+    /// </summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        var xf = x.to(ScalarType.Float32);
-        var normed = xf * torch.rsqrt(xf.pow(2).mean(new long[] { -1 }, keepdim: true) + eps);
-        var output = normed * (weight.to(ScalarType.Float32) + 1.0);
-        return output.to(x.dtype).MoveToOuterDisposeScope();
+        var xf = x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
+        var inverseRms = xf.pow(two).mean(new long[] { -1 }, keepdim: true).add_(eps).rsqrt_();
+        var normed = xf * inverseRms;
+        var output = torch.addcmul(normed, normed, weight, one);
+        return (output.dtype == x.dtype ? output : output.to(x.dtype)).MoveToOuterDisposeScope();
     }
 }

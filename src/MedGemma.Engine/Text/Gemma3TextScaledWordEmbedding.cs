@@ -28,7 +28,9 @@ public sealed class Gemma3TextScaledWordEmbedding : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor inputIds)
     {
         using var scope = torch.NewDisposeScope();
-        var scale = torch.tensor(embedScale, dtype: weight.dtype, device: weight.device);
+        // A CPU 0-dim tensor is passed to a CUDA kernel as an argument; one created on the device would be a
+        // host-to-device copy that synchronises the stream on every forward (every decoded token).
+        var scale = torch.tensor(embedScale, dtype: weight.dtype);
         // padding_idx only changes gradients in transformers; the forward is a plain lookup.
         var shape = inputIds.shape.Append(weight.shape[1]).ToArray();
         var e = weight.index_select(0, inputIds.reshape(-1)).reshape(shape) * scale;

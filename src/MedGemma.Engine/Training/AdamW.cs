@@ -15,6 +15,7 @@ public sealed class AdamW : IDisposable
 {
     readonly IReadOnlyList<(string Name, Parameter Param)> parameters;
     readonly Dictionary<string, (Tensor ExpAvg, Tensor ExpAvgSq)> state = new();
+    readonly Dictionary<(ScalarType, string), Tensor> lerpWeights = new();
 
     public AdamW(IReadOnlyList<(string Name, Parameter Param)> parameters, double lr = 1e-3, double beta1 = 0.9,
         double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0.01)
@@ -53,22 +54,29 @@ public sealed class AdamW : IDisposable
         using var eps = Eps.ToScalar();
         using var one = 1.0.ToScalar();
         using var negStep = (-stepSize).ToScalar();
-        // lerp_'s weight is a tensor here; one per dtype and device and step, not one host-to-device copy per parameter
-        // (a copy from host memory makes the host wait for the device).
-        var lerpWeights = new Dictionary<(ScalarType, DeviceType, int), Tensor>();
         foreach (var (name, p) in parameters)
         {
             var g = p.grad;
             if (g is null) continue;
             var (m, v) = state[name];
-            var key = (m.dtype, m.device_type, m.device_index);
-            if (!lerpWeights.TryGetValue(key, out var w)) lerpWeights[key] = w = tensor(1 - Beta1, m.dtype, m.device);
             p.mul_(decay);
-            m.lerp_(g, w); // torch: exp_avg.lerp_(grad, 1 - beta1)
+            m.lerp_(g, LerpWeight(m)); // torch: exp_avg.lerp_(grad, 1 - beta1)
             v.mul_(beta2).addcmul_(g, g, oneMinusBeta2);
             var denom = v.sqrt().div_(bc2).add_(eps, one);
             p.addcdiv_(m, denom, negStep);
         }
+    }
+
+    /// <summary>
+    /// 1 - beta1 as a tensor on m's device (TorchSharp's lerp_ takes no scalar weight), made once per dtype and device:
+    /// creating it per parameter and step would be a host-to-device copy, i.e. a stream synchronisation, each time.
+    /// </summary>
+    Tensor LerpWeight(Tensor m)
+    {
+        var key = (m.dtype, m.device.ToString());
+        if (!lerpWeights.TryGetValue(key, out var w))
+            lerpWeights[key] = w = tensor(1 - Beta1, m.dtype, m.device).DetachFromDisposeScope();
+        return w;
     }
 
     public void ZeroGrad()
@@ -109,5 +117,7 @@ public sealed class AdamW : IDisposable
     {
         foreach (var (m, v) in state.Values) { m.Dispose(); v.Dispose(); }
         state.Clear();
+        foreach (var w in lerpWeights.Values) w.Dispose();
+        lerpWeights.Clear();
     }
 }
