@@ -19,7 +19,7 @@ namespace MedGemma.Bench.Workloads;
 public sealed class LoadWorkload : IWorkload
 {
     public string Name => "load";
-    public string Description => "sharded bf16 safetensors checkpoint to the device: seconds vs raw disk read, peak host memory, MedGemmaModel.Load end to end (--size, --dir, --shard-mb, --model-repeat)";
+    public string Description => "sharded bf16 safetensors checkpoint to the device: seconds vs raw disk read, peak host memory, MedGemmaModel.Load end to end (--size or --config, --dir, --shard-mb, --model-repeat)";
     public bool RunsOnCpu => true;
 
     public int Run(BenchArgs a)
@@ -29,7 +29,9 @@ public sealed class LoadWorkload : IWorkload
         var dtype = a.Get("dtype") is { } d ? Engine.Runtime.TorchRuntime.ParseDType(d) : ScalarType.BFloat16;
         var repeat = a.GetInt("repeat", 5);
         var dir = a.Get("dir") ?? Path.Combine(Path.GetTempPath(), $"medgemma-bench-{size}-checkpoint");
-        var config = ModelSizes.Config(size);
+        // --config PATH: any config.json instead of a named size (e.g. full widths with fewer layers on a CPU).
+        var configJson = a.Get("config") is { } configPath ? File.ReadAllText(configPath) : ModelSizes.Json(size);
+        var config = Engine.Config.Gemma3Config.Parse((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(configJson)!, a.Get("config") ?? "bench:" + size);
 
         long total;
         using (var model = ModelSizes.Build(config, device, dtype))
@@ -38,14 +40,14 @@ public sealed class LoadWorkload : IWorkload
             total = model.state_dict().Values.Sum(t => t.numel() * t.element_size());
             if (shardBytes <= 0) shardBytes = size == "full" ? 2L << 30 : Math.Max(total / 3, 1);
             var write = System.Diagnostics.Stopwatch.StartNew();
-            WriteSharded(model, dir, shardBytes, ModelSizes.Json(size));
+            WriteSharded(model, dir, shardBytes, configJson);
             Console.WriteLine($"   wrote {Gib(total)} in {Directory.GetFiles(dir, "*.safetensors").Length} shards to {dir} in {write.Elapsed.TotalSeconds:F1} s");
         }
         var shards = Directory.GetFiles(dir, "*.safetensors").OrderBy(f => f, StringComparer.Ordinal).ToArray();
         var largest = shards.Max(f => new FileInfo(f).Length);
 
         var target = ModelSizes.Build(config, device, dtype);
-        Console.WriteLine($"   size {size}, {dtype} on {device}; {repeat} timed runs (median), page cache of the shards dropped before each");
+        Console.WriteLine($"   size {a.Get("config") ?? size}, {dtype} on {device}; {repeat} timed runs (median), page cache of the shards dropped before each");
         var reads = new List<double>();
         var loads = new List<double>();
         long peakHost = 0;

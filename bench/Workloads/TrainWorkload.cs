@@ -26,19 +26,21 @@ public sealed class TrainWorkload : IWorkload
         var batches = (a.Get("batches") ?? "1,4").Split(',').Select(int.Parse).ToArray();
         var warmup = a.GetInt("warmup", device.type == DeviceType.CUDA ? 3 : 1);
         var repeat = a.GetInt("repeat", device.type == DeviceType.CUDA ? 8 : 5);
-        var checkpointing = a.Has("gradient-checkpointing");
+        var textOnly = a.Has("text-checkpointing-only"); // the decoder layers only, as before the vision tower was checkpointed
+        var checkpointing = a.Has("gradient-checkpointing") || textOnly;
         var fullLogits = a.Has("full-logits"); // the lm_head on every position, as before LogitsOnLabelsOnly (for comparison)
         var tag = checkpointing ? "_gradckpt" : "";
         var config = ModelSizes.Config(size);
         using var memory = device.type == DeviceType.CUDA ? new GpuMemoryMonitor() : null;
         using var model = ModelSizes.Build(config, device, dtype);
         model.GradientCheckpointing = checkpointing; // the decoder layers and the vision encoder layers
+        if (textOnly) model.Model.LanguageModel.GradientCheckpointing = true;
         var lora = new LoraModel(model);
         var targets = lora.AddAdapter("default", new LoraConfig { R = 16, Alpha = 32, Dropout = 0.05, TargetModules = new[] { "q_proj", "v_proj" } });
         var parameters = lora.Parameters("default");
         using var optimizer = new AdamW(parameters, lr: 2e-4);
         model.train();
-        Console.WriteLine($"   size {size}, {dtype} on {device}, attention kernel {Engine.Text.Gemma3Attention.DefaultKernel}, gradient checkpointing {(checkpointing ? "on" : "off")}, logits on {(fullLogits ? "every position" : "labelled positions")}; LoRA on {targets.Count} modules, {parameters.Sum(p => p.Parameter.numel()) / 1e6:F3} M trainable; {warmup} warm-up + {repeat} timed steps (median)");
+        Console.WriteLine($"   size {size}, {dtype} on {device}, attention kernel {Engine.Text.Gemma3Attention.DefaultKernel}, gradient checkpointing {(textOnly ? "text layers only" : checkpointing ? "on" : "off")}, logits on {(fullLogits ? "every position" : "labelled positions")}; LoRA on {targets.Count} modules, {parameters.Sum(p => p.Parameter.numel()) / 1e6:F3} M trainable; {warmup} warm-up + {repeat} timed steps (median)");
         Console.WriteLine($"   {"batch",5} {"tokens",6} {"ms/step",9} {"samples/s",10} {"loss",8} {"peak GPU",10} {"RSS before",11} {"peak RSS",10}");
         foreach (var b in batches)
         {

@@ -63,12 +63,20 @@ public sealed class Gemma3ForConditionalGeneration : nn.Module
     public ForwardOutput Forward(Gemma3Inputs inputs)
     {
         using var scope = torch.NewDisposeScope();
+        // Found before the model is queued: the row count is read back, and then the host does not wait for the GPU.
+        (Tensor Rows, Tensor Targets)? labelled = null;
+        if (inputs.Labels is not null && inputs.LogitsOnLabelsOnly)
+        {
+            CheckLabels(inputs.Labels, inputs.InputIds.shape[^1]);
+            labelled = LabelledPositions(inputs.Labels, inputs.AttentionMask);
+        }
         var (hidden, features) = model.forward(inputs);
         Tensor logits;
         Tensor? loss = null;
-        if (inputs.Labels is not null && inputs.LogitsOnLabelsOnly)
+        if (labelled is { } at)
         {
-            (logits, loss) = LabelledPositionsLoss(hidden, inputs.Labels, inputs.AttentionMask);
+            logits = LmHead(hidden.reshape(-1, hidden.shape[2]).index_select(0, at.Rows)).to(ScalarType.Float32);
+            loss = nn.functional.cross_entropy(logits, at.Targets);
         }
         else
         {
@@ -110,23 +118,19 @@ public sealed class Gemma3ForConditionalGeneration : nn.Module
     }
 
     /// <summary>
-    /// The same loss as <see cref="CausalLmLoss"/>, with the lm_head run only on the hidden rows whose shifted label
+    /// For the same loss as <see cref="CausalLmLoss"/> with the lm_head run only on the hidden rows whose shifted label
     /// counts: cross-entropy is per row, so the mean over those rows is the ignore_index mean over all of them.
     /// In training most positions are prompt and image (hf_bench.py: 66 of 328 carry a label), and the logits of
-    /// the others would be (B, n, 262,208) float32 kept for backward.
+    /// the others would be (B, n, 262,208) float32 kept for backward. Rows index the flattened (B*n) hidden states.
     /// </summary>
-    (Tensor Logits, Tensor Loss) LabelledPositionsLoss(Tensor hidden, Tensor labels, Tensor? attentionMask)
+    static (Tensor Rows, Tensor Targets) LabelledPositions(Tensor labels, Tensor? attentionMask)
     {
-        var (b, l, c) = (hidden.shape[0], hidden.shape[1], hidden.shape[2]);
-        CheckLabels(labels, l);
-        var shiftLabels = ShiftedLabels(labels, attentionMask);          // (B, l-1): target of position t is at t
+        var l = labels.shape[1];
+        var shiftLabels = ShiftedLabels(labels, attentionMask);          // (B, l-1): the target of position t is at t
         var at = shiftLabels.ne(-100).nonzero();                           // (K, 2): row, position
-        var rows = at.select(1, 0).mul(l).add_(at.select(1, 1));           // flat index into (B*l)
-        var picked = hidden.reshape(b * l, c).index_select(0, rows);
-        var targets = shiftLabels.reshape(-1).index_select(0, at.select(1, 0).mul(l - 1).add_(at.select(1, 1)));
-        var logits = LmHead(picked).to(ScalarType.Float32);
-        var loss = nn.functional.cross_entropy(logits, targets);
-        return (logits, loss);
+        var (row, position) = (at.select(1, 0), at.select(1, 1));
+        var targets = shiftLabels.reshape(-1).index_select(0, row.mul(l - 1).add_(position));
+        return (row.mul(l).add_(position), targets);
     }
 
     static void CheckLabels(Tensor labels, long positions)

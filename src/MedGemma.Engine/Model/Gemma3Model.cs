@@ -50,8 +50,9 @@ public sealed class Gemma3Model : nn.Module
         Tensor? features = null;
         if (inputs.PixelValues is not null)
         {
-            features = GetImageFeatures(inputs.PixelValues).to(embeds.dtype);
+            // Read before the vision tower is queued, so the host does not wait for the tower on a GPU.
             var tokens = isImage!.sum().item<long>();
+            features = GetImageFeatures(inputs.PixelValues).to(embeds.dtype);
             var expected = features.shape[0] * features.shape[1];
             if (tokens != expected)
                 throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "ImageTokenCount",

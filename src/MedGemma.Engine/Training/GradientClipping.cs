@@ -10,13 +10,22 @@ public static class GradientClipping
     /// <returns>The total gradient norm before clipping.</returns>
     public static double ClipGradNorm(IEnumerable<Parameter> parameters, double maxNorm)
     {
+        using var total = ClipGradNormOnDevice(parameters, maxNorm);
+        return total?.item<float>() ?? 0;
+    }
+
+    /// <summary>
+    /// <see cref="ClipGradNorm"/> without reading anything back: the clip factor is applied on the device, and the
+    /// returned total norm (float32 scalar, null without gradients) is read when the caller wants it.
+    /// </summary>
+    public static Tensor? ClipGradNormOnDevice(IEnumerable<Parameter> parameters, double maxNorm)
+    {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var grads = parameters.Select(p => p.grad).Where(g => g is not null).Select(g => g!).ToList();
-        if (grads.Count == 0) return 0;
+        if (grads.Count == 0) return null;
         var norms = stack(grads.Select(g => g.to(float32).norm()).ToArray());
         var total = norms.norm();
-        var totalValue = total.item<float>();
         if (maxNorm > 0)
         {
             using var eps = 1e-6.ToScalar();
@@ -24,6 +33,6 @@ public static class GradientClipping
             var coef = torch.minimum(tensor(maxNorm, float32, total.device).div(total.add(eps, one)), tensor(1f, float32, total.device));
             foreach (var g in grads) g.mul_(coef.to(g.dtype));
         }
-        return totalValue;
+        return total.MoveToOuterDisposeScope();
     }
 }

@@ -71,55 +71,75 @@ public sealed class TrainingLoop
         int stepsThisRun = 0, samplesThisRun = 0, lastValidated = -1;
         bool stoppedEarly = false;
         var paramList = parameters.Select(p => p.Parameter).ToList();
-
-        for (int epoch = state.Epoch; epoch < EpochCount && state.Step < TotalSteps && !stoppedEarly; epoch++)
+        List<TrainingBatch>? next = null;   // the following window, collated while the device runs a step
+        try
         {
-            var order = Permutation(o.Seed, epoch, task.TrainCount);
-            var batches = order.Chunk(o.BatchSize).ToList();
-            int b = epoch == state.Epoch ? state.BatchInEpoch : 0;
-            while (b < batches.Count && state.Step < TotalSteps)
+            for (int epoch = state.Epoch; epoch < EpochCount && state.Step < TotalSteps && !stoppedEarly; epoch++)
             {
-                if (ct.IsCancellationRequested) Cancel(optimizer, state with { ElapsedSeconds = elapsedBefore + watch.Elapsed.TotalSeconds });
-                var window = batches.Skip(b).Take(o.GradientAccumulation).ToList();
-                double loss, gradNorm;
-                var lr = o.LearningRate * schedule.Factor(state.Step);
-                try
+                var order = Permutation(o.Seed, epoch, task.TrainCount);
+                var batches = order.Chunk(o.BatchSize).ToList();
+                int b = epoch == state.Epoch ? state.BatchInEpoch : 0;
+                while (b < batches.Count && state.Step < TotalSteps)
                 {
-                    (loss, gradNorm) = OptimizerStep(window, optimizer, paramList, lr, state.Step);
-                }
-                catch (Exception e) when (TorchErrors.IsOutOfMemory(e))
-                {
-                    throw OutOfMemory(e);
-                }
-                b += window.Count;
-                stepsThisRun++;
-                samplesThisRun += window.Sum(w => w.Length);
-                var step = state.Step + 1;
-                var epochDone = b >= batches.Count;
-                var seconds = watch.Elapsed.TotalSeconds;
-                var rate = samplesThisRun / Math.Max(seconds, 1e-9);
-                var remaining = TimeSpan.FromSeconds(seconds / stepsThisRun * (TotalSteps - step));
-                metrics.Append(new { step, epoch = epoch + (double)b / batches.Count, loss, learning_rate = lr, grad_norm = gradNorm, samples_per_second = rate, elapsed_s = elapsedBefore + seconds });
-                progress?.Report(new TrainingProgress(step, TotalSteps, epoch + 1, loss, lr, rate, TimeSpan.FromSeconds(elapsedBefore + seconds), remaining, null, "train"));
-                state = state with
-                {
-                    Step = step,
-                    Epoch = epochDone ? epoch + 1 : epoch,
-                    BatchInEpoch = epochDone ? 0 : b,
-                    LastLoss = loss,
-                    Order = order,
-                };
+                    if (ct.IsCancellationRequested) Cancel(optimizer, state with { ElapsedSeconds = elapsedBefore + watch.Elapsed.TotalSeconds });
+                    var window = batches.Skip(b).Take(o.GradientAccumulation).ToList();
+                    double loss, gradNorm;
+                    var lr = o.LearningRate * schedule.Factor(state.Step);
+                    try
+                    {
+                        var collated = next ?? Collate(window);
+                        next = null;
+                        var (lossSum, norm) = OptimizerStep(window, collated, optimizer, paramList, lr, state.Step);
+                        using (lossSum)
+                        using (norm)
+                        {
+                            // Collate the next window before the one read-back of the step: on a GPU the host then prepares
+                            // it (image decoding included) while the device still runs this step.
+                            var following = b + window.Count;
+                            if (following < batches.Count && state.Step + 1 < TotalSteps)
+                                next = Collate(batches.Skip(following).Take(o.GradientAccumulation).ToList());
+                            loss = lossSum.item<double>();
+                            gradNorm = norm?.item<float>() ?? 0;
+                        }
+                    }
+                    catch (Exception e) when (TorchErrors.IsOutOfMemory(e))
+                    {
+                        throw OutOfMemory(e);
+                    }
+                    b += window.Count;
+                    stepsThisRun++;
+                    samplesThisRun += window.Sum(w => w.Length);
+                    var step = state.Step + 1;
+                    var epochDone = b >= batches.Count;
+                    var seconds = watch.Elapsed.TotalSeconds;
+                    var rate = samplesThisRun / Math.Max(seconds, 1e-9);
+                    var remaining = TimeSpan.FromSeconds(seconds / stepsThisRun * (TotalSteps - step));
+                    metrics.Append(new { step, epoch = epoch + (double)b / batches.Count, loss, learning_rate = lr, grad_norm = gradNorm, samples_per_second = rate, elapsed_s = elapsedBefore + seconds });
+                    progress?.Report(new TrainingProgress(step, TotalSteps, epoch + 1, loss, lr, rate, TimeSpan.FromSeconds(elapsedBefore + seconds), remaining, null, "train"));
+                    state = state with
+                    {
+                        Step = step,
+                        Epoch = epochDone ? epoch + 1 : epoch,
+                        BatchInEpoch = epochDone ? 0 : b,
+                        LastLoss = loss,
+                        Order = order,
+                    };
 
-                if (task.ValidationCount > 0 && (epochDone || (o.EvalEvery > 0 && step % o.EvalEvery == 0) || step == TotalSteps))
-                {
-                    state = Validate(state, ct);
-                    lastValidated = step;
-                    stoppedEarly = o.Patience > 0 && state.ValidationsWithoutImprovement >= o.Patience;
+                    if (task.ValidationCount > 0 && (epochDone || (o.EvalEvery > 0 && step % o.EvalEvery == 0) || step == TotalSteps))
+                    {
+                        state = Validate(state, ct);
+                        lastValidated = step;
+                        stoppedEarly = o.Patience > 0 && state.ValidationsWithoutImprovement >= o.Patience;
+                    }
+                    if ((o.SaveEvery > 0 && step % o.SaveEvery == 0) || stoppedEarly || step == TotalSteps)
+                        SaveCheckpoint(optimizer, state with { ElapsedSeconds = elapsedBefore + watch.Elapsed.TotalSeconds });
+                    if (stoppedEarly) break;
                 }
-                if ((o.SaveEvery > 0 && step % o.SaveEvery == 0) || stoppedEarly || step == TotalSteps)
-                    SaveCheckpoint(optimizer, state with { ElapsedSeconds = elapsedBefore + watch.Elapsed.TotalSeconds });
-                if (stoppedEarly) break;
             }
+        }
+        finally
+        {
+            if (next is not null) foreach (var x in next) x.Dispose();
         }
 
         if (task.ValidationCount > 0 && lastValidated != state.Step && state.BestValidationLoss is null)
@@ -135,32 +155,47 @@ public sealed class TrainingLoop
             state.Step, state.Epoch, state.LastLoss, TimeSpan.FromSeconds(state.ElapsedSeconds), stoppedEarly, false, metrics.Path);
     }
 
-    (double Loss, double GradNorm) OptimizerStep(IReadOnlyList<int[]> window, AdamW optimizer, List<TorchSharp.Modules.Parameter> parameters, double lr, int step)
+    List<TrainingBatch> Collate(IReadOnlyList<int[]> window) => window.Select(indices => task.Collate(false, indices)).ToList();
+
+    /// <summary>
+    /// One optimizer step over the collated micro-batches of <paramref name="window"/> (disposed here). Returns the
+    /// token-weighted loss (float64) and the gradient norm as device scalars: nothing is read back inside the step.
+    /// </summary>
+    (Tensor Loss, Tensor? GradNorm) OptimizerStep(IReadOnlyList<int[]> window, List<TrainingBatch> batches, AdamW optimizer,
+        List<TorchSharp.Modules.Parameter> parameters, double lr, int step)
     {
         // Dropout noise depends only on (seed, step), so a resumed run draws exactly what a straight run would.
         torch.manual_seed(unchecked(o.Seed * 1_000_003L + step));
         lora.Root.train();
-        var batches = window.Select(indices => task.Collate(false, indices)).ToList();
+        Tensor? loss = null;
         try
         {
             long tokens = batches.Sum(x => x.LabelTokens);
             if (tokens == 0)
                 throw new MedGemmaException(MedGemmaErrorKind.InvalidData, "NoLabelTokens",
                     $"A training batch has no tokens to learn (samples {string.Join(", ", window.SelectMany(w => w))}): are the captions empty?");
-            double loss = 0;
             foreach (var batch in batches)
             {
                 using var scope = NewDisposeScope();
                 var weight = (double)batch.LabelTokens / tokens;
                 var l = task.Loss(batch);
                 (l * weight).backward();
-                loss += l.item<float>() * weight;
+                // float32 loss times a float64 weight, summed in float64: what reading each loss back would give.
+                var part = l.detach().to(float64).mul(weight);
+                var sum = loss is null ? part : loss.add(part);
+                loss?.Dispose();
+                loss = sum.DetachFromDisposeScope();
             }
-            var norm = GradientClipping.ClipGradNorm(parameters, o.MaxGradNorm);
+            var norm = GradientClipping.ClipGradNormOnDevice(parameters, o.MaxGradNorm);
             optimizer.LearningRate = lr;
             optimizer.Step();
             optimizer.ZeroGrad();
-            return (loss, norm);
+            return (loss!, norm);
+        }
+        catch
+        {
+            loss?.Dispose();
+            throw;
         }
         finally
         {
