@@ -71,6 +71,7 @@ public sealed class Gemma3Attention : nn.Module
         using var scope = torch.NewDisposeScope();
         var b = hidden.shape[0];
         var n = hidden.shape[1];
+        if (n == 1 && ctx.Cache is not null) return DecodeStep(hidden, ctx).MoveToOuterDisposeScope();
         var q = Heads(q_proj.call(hidden), b, n, heads);     // (B, H, n, D)
         var k = Heads(k_proj.call(hidden), b, n, kvHeads);   // (B, Hkv, n, D)
         var v = Heads(v_proj.call(hidden), b, n, kvHeads);   // (B, Hkv, n, D)
@@ -86,6 +87,33 @@ public sealed class Gemma3Attention : nn.Module
         output = n == 1 ? output.reshape(b, 1, heads * headDim) : output.transpose(1, 2).reshape(b, n, heads * headDim);
         return o_proj.call(output).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// One new token against the cache, with the query heads viewed as (B, Hkv, rep, D) from the projection: the rep
+    /// heads sharing a key/value head are rows of one attention against it, so no reshape before or after attention.
+    /// </summary>
+    Tensor DecodeStep(Tensor hidden, AttentionContext ctx)
+    {
+        var b = hidden.shape[0];
+        var q = q_norm.call(q_proj.call(hidden).view(b, kvHeads, heads / kvHeads, headDim));
+        var k = k_norm.call(k_proj.call(hidden).view(b, kvHeads, 1, headDim));
+        var v = v_proj.call(hidden).view(b, kvHeads, 1, headDim);
+        var (cos, sin) = sliding ? (ctx.LocalCos, ctx.LocalSin) : (ctx.GlobalCos, ctx.GlobalSin);  // (B, 1, 1, D)
+        q = Gemma3RotaryEmbedding.Apply(q, cos, sin);
+        k = Gemma3RotaryEmbedding.Apply(k, cos, sin);
+        (k, v) = ctx.Cache!.Update(layerIdx, k, v);
+        var mask = sliding ? ctx.LocalMask : ctx.GlobalMask;
+        var output = GroupedQueryAttention.Attend(q, k, v, mask, scaling, softcap, ctx.RowsNeverEmpty, UseSdpa(q, mask, softcap));
+        return o_proj.call(output.reshape(b, 1, heads * headDim));
+    }
+
+    /// <summary>
+    /// SDPA when asked, or on CUDA for inference and for unmasked attention. Without a mask (the vision tower) no row
+    /// can be fully masked, so SDPA is safe in training too; eager attention there would keep (N, heads, patches,
+    /// patches) float32 scores per layer for the backward.
+    /// </summary>
+    internal static bool UseSdpa(Tensor q, Tensor? mask, double? softcap) => softcap is null && (Kernel == AttentionKernel.Sdpa
+        || (Kernel == AttentionKernel.Auto && q.device.type == DeviceType.CUDA && (mask is null || !torch.is_grad_enabled())));
 
     /// <summary>(B, n, heads·D) → (B, heads, n, D); for one token a view, with no transpose (one op per projection and decoded token).</summary>
     Tensor Heads(Tensor projected, long b, long n, int count) =>
@@ -103,11 +131,7 @@ public sealed class Gemma3Attention : nn.Module
         var (b, h, n, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
         var hkv = k.shape[1];
         var rep = h / hkv;
-        // Without a mask (the vision tower) no row can be fully masked, so SDPA is safe in training too; eager
-        // attention there would keep (N, heads, patches, patches) float32 scores per layer for the backward.
-        var useSdpa = softcap is null && (Kernel == AttentionKernel.Sdpa
-            || (Kernel == AttentionKernel.Auto && q.device.type == DeviceType.CUDA && (mask is null || !torch.is_grad_enabled())));
-        if (useSdpa) return Sdpa(q, k, v, mask, scaling, rowsNeverEmpty).MoveToOuterDisposeScope();
+        if (UseSdpa(q, mask, softcap)) return Sdpa(q, k, v, mask, scaling, rowsNeverEmpty).MoveToOuterDisposeScope();
         var qg = q.view(b, hkv, rep, n, d);                                    // (B, Hkv, rep, n, D)
         var scores = torch.matmul(qg, k.unsqueeze(2).transpose(-1, -2)).mul_(HeldScalars.Real(scaling)); // (B, Hkv, rep, n, Lk)
         if (softcap is double cap) scores = torch.tanh(scores.div(HeldScalars.Real(cap))).mul(HeldScalars.Real(cap));
