@@ -15,6 +15,9 @@ public sealed class KvCache : IDisposable
     readonly Tensor[] keys;
     readonly Tensor[] values;
     readonly bool[] ring;
+    // [1] Int64 on the device: where a single new token goes (its position; its ring slot). Kept current by Advance.
+    readonly Tensor writeSlot;
+    readonly Tensor? ringSlot;
 
     public int BatchSize { get; }
     public int MaxLength { get; }
@@ -51,6 +54,8 @@ public sealed class KvCache : IDisposable
             keys[i] = torch.zeros(new long[] { batchSize, config.NumKeyValueHeads, slots, config.HeadDim }, dtype: dtype, device: device).DetachFromDisposeScope();
             values[i] = torch.zeros(new long[] { batchSize, config.NumKeyValueHeads, slots, config.HeadDim }, dtype: dtype, device: device).DetachFromDisposeScope();
         }
+        writeSlot = torch.zeros(1, dtype: ScalarType.Int64, device: device).DetachFromDisposeScope();
+        ringSlot = ring.Any(r => r) ? torch.zeros(1, dtype: ScalarType.Int64, device: device).DetachFromDisposeScope() : null;
         Padding = torch.ones(new long[] { batchSize, maxLength }, dtype: ScalarType.Bool, device: device).DetachFromDisposeScope();
     }
 
@@ -104,6 +109,15 @@ public sealed class KvCache : IDisposable
         var n = (int)k.shape[2];
         CheckRoom(n);
         var t = Length;
+        if (n == 1)
+        {
+            // A decode step writes through the index tensors (no narrowed views per layer). A ring after the write
+            // holds exactly the window (t-W+1..t): no concatenation.
+            var slot = ring[layer] ? ringSlot! : writeSlot;
+            keys[layer].index_copy_(2, slot, k);
+            values[layer].index_copy_(2, slot, v);
+            return ring[layer] ? (keys[layer], values[layer]) : (keys[layer].narrow(2, 0, t + 1), values[layer].narrow(2, 0, t + 1));
+        }
         if (!ring[layer])
         {
             keys[layer].narrow(2, t, n).copy_(k);
@@ -111,14 +125,6 @@ public sealed class KvCache : IDisposable
             return (keys[layer].narrow(2, 0, t + n), values[layer].narrow(2, 0, t + n));
         }
         long w = SlidingWindow;
-        if (n == 1)
-        {
-            // A decode step: the ring after writing the new token holds exactly the window (t-W+1..t), no concatenation.
-            var slot = t % w;
-            keys[layer].narrow(2, slot, 1).copy_(k);
-            values[layer].narrow(2, slot, 1).copy_(v);
-            return (keys[layer], values[layer]);
-        }
         // Attend over the ring (older positions) plus the new tokens, then keep the newest W in the ring.
         var allK = torch.cat(new[] { keys[layer], k }, 2);
         var allV = torch.cat(new[] { values[layer], v }, 2);
@@ -133,19 +139,37 @@ public sealed class KvCache : IDisposable
     }
 
     /// <summary>Called once per forward after every layer stored its keys.</summary>
-    internal void Advance(int count) => Length += count;
+    internal void Advance(int count)
+    {
+        Length += count;
+        SetSlots();
+    }
+
+    /// <summary>Points the index tensors at the next position (fills on the device; nothing is copied from the host).</summary>
+    void SetSlots()
+    {
+        if (Length >= MaxLength) return;
+        using var next = ((long)Length).ToScalar();
+        writeSlot.fill_(next);
+        if (ringSlot is null) return;
+        using var nextSlot = ((long)(Length % SlidingWindow)).ToScalar();
+        ringSlot.fill_(nextSlot);
+    }
 
     /// <summary>Forgets everything (the buffers are reused).</summary>
     public void Reset()
     {
         Length = 0;
         MayHavePadding = false;
+        SetSlots();
         using var scope = torch.NewDisposeScope();
         Padding.fill_(true);
     }
 
     public void Dispose()
     {
+        writeSlot.Dispose();
+        ringSlot?.Dispose();
         foreach (var t in keys) t.Dispose();
         foreach (var t in values) t.Dispose();
         Padding.Dispose();
