@@ -1,3 +1,4 @@
+using MedGemma.Engine.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -20,8 +21,17 @@ public sealed class KvCache : IDisposable
     public int SlidingWindow { get; }
     /// <summary>Positions written so far (cache index space, pads included).</summary>
     public int Length { get; private set; }
-    /// <summary>[B, MaxLength] bool: which cached positions are real tokens (false for left padding).</summary>
+    /// <summary>
+    /// [B, MaxLength] bool: which cached positions are real tokens (false for left padding). Positions not written
+    /// yet read true; no attention mask ever lets a query see them.
+    /// </summary>
     public Tensor Padding { get; }
+
+    /// <summary>
+    /// Host-side: whether any written segment came with an attention mask (which may hold padding). While false,
+    /// every cached position is a real token and a decode step needs no padding mask, so none is built.
+    /// </summary>
+    public bool MayHavePadding { get; private set; }
 
     public KvCache(Config.Gemma3TextConfig config, int batchSize, int maxLength, Device device, ScalarType dtype)
     {
@@ -41,17 +51,22 @@ public sealed class KvCache : IDisposable
             keys[i] = torch.zeros(new long[] { batchSize, config.NumKeyValueHeads, slots, config.HeadDim }, dtype: dtype, device: device).DetachFromDisposeScope();
             values[i] = torch.zeros(new long[] { batchSize, config.NumKeyValueHeads, slots, config.HeadDim }, dtype: dtype, device: device).DetachFromDisposeScope();
         }
-        Padding = torch.zeros(new long[] { batchSize, maxLength }, dtype: ScalarType.Bool, device: device).DetachFromDisposeScope();
+        Padding = torch.ones(new long[] { batchSize, maxLength }, dtype: ScalarType.Bool, device: device).DetachFromDisposeScope();
     }
 
     public bool IsRing(int layer) => ring[layer];
 
-    /// <summary>Records the padding of the next <paramref name="count"/> positions ([B, count], nonzero = real token).</summary>
-    internal void WritePadding(Tensor segmentMask, int count)
+    /// <summary>
+    /// Records the padding of the next <paramref name="count"/> positions ([B, count], nonzero = real token);
+    /// null = all real, which needs no device work (unwritten positions already read true).
+    /// </summary>
+    internal void WritePadding(Tensor? segmentMask, int count)
     {
         CheckRoom(count);
+        if (segmentMask is null) return;
+        MayHavePadding = true;
         using var scope = torch.NewDisposeScope();
-        Padding.narrow(1, Length, count).copy_(segmentMask.to(ScalarType.Bool));
+        Padding.narrow(1, Length, count).copy_(segmentMask);
     }
 
     void CheckRoom(int count)
@@ -63,18 +78,22 @@ public sealed class KvCache : IDisposable
 
     /// <summary>
     /// Positions (cache index) of the keys that <see cref="Update"/> returns for a layer, for the
-    /// next <paramref name="count"/> tokens; -1 marks a ring slot not written yet.
+    /// next <paramref name="count"/> tokens; -1 marks a ring slot not written yet. A single token on a ring layer
+    /// attends to the ring itself after its write (slot order), more tokens to the ring before the write plus themselves.
     /// </summary>
     internal Tensor KeyPositions(bool ringLayer, int count, Device device)
     {
         var t = Length;
         if (!ringLayer) return torch.arange(0, t + count, dtype: ScalarType.Int64, device: device);
         using var scope = torch.NewDisposeScope();
+        var last = count == 1 ? t : t - 1;
         long w = SlidingWindow;
         var slots = torch.arange(0, w, dtype: ScalarType.Int64, device: device);
-        // Latest position before t stored in slot s: (t-1) - ((t-1-s) mod W); negative when never written.
-        var slotPos = (t - 1) - torch.remainder(-(slots - (t - 1)), w);
-        slotPos = torch.where(slotPos < 0, torch.full_like(slotPos, -1), slotPos);
+        // Latest position up to `last` stored in slot s: last - ((last - s) mod W); negative when never written.
+        using var lastScalar = last.ToScalar();
+        using var window = w.ToScalar();
+        var slotPos = torch.remainder(slots.neg().add_(lastScalar), window).neg_().add_(lastScalar).clamp_min_(HeldScalars.Integer(-1));
+        if (count == 1) return slotPos.MoveToOuterDisposeScope();
         var fresh = torch.arange(t, t + count, dtype: ScalarType.Int64, device: device);
         return torch.cat(new[] { slotPos, fresh }).MoveToOuterDisposeScope();
     }
@@ -91,10 +110,18 @@ public sealed class KvCache : IDisposable
             values[layer].narrow(2, t, n).copy_(v);
             return (keys[layer].narrow(2, 0, t + n), values[layer].narrow(2, 0, t + n));
         }
+        long w = SlidingWindow;
+        if (n == 1)
+        {
+            // A decode step: the ring after writing the new token holds exactly the window (t-W+1..t), no concatenation.
+            var slot = t % w;
+            keys[layer].narrow(2, slot, 1).copy_(k);
+            values[layer].narrow(2, slot, 1).copy_(v);
+            return (keys[layer], values[layer]);
+        }
         // Attend over the ring (older positions) plus the new tokens, then keep the newest W in the ring.
         var allK = torch.cat(new[] { keys[layer], k }, 2);
         var allV = torch.cat(new[] { values[layer], v }, 2);
-        long w = SlidingWindow;
         var m = (int)Math.Min(n, w);
         using (var scope = torch.NewDisposeScope())
         {
@@ -112,8 +139,9 @@ public sealed class KvCache : IDisposable
     public void Reset()
     {
         Length = 0;
+        MayHavePadding = false;
         using var scope = torch.NewDisposeScope();
-        Padding.zero_();
+        Padding.fill_(true);
     }
 
     public void Dispose()

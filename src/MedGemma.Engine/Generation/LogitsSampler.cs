@@ -9,8 +9,9 @@ public static class LogitsSampler
     public static Tensor Next(Tensor logits, GenerationOptions o, torch.Generator? generator)
     {
         using var scope = torch.NewDisposeScope();
+        // Greedy needs no float32 copy: the cast is exact and monotonic, so the argmax (first maximum) is the same.
+        if (!o.DoSample) return logits.argmax(-1).MoveToOuterDisposeScope();
         var scores = logits.to(ScalarType.Float32);
-        if (!o.DoSample) return scores.argmax(-1).MoveToOuterDisposeScope();
 
         if (o.Temperature != 1.0) scores = scores / o.Temperature;
         if (o.TopK > 0 && o.TopK < scores.shape[^1])
