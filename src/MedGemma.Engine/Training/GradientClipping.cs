@@ -30,7 +30,8 @@ public static class GradientClipping
         {
             using var eps = 1e-6.ToScalar();
             using var one = 1.0.ToScalar();
-            var coef = torch.minimum(tensor(maxNorm, float32, total.device).div(total.add(eps, one)), tensor(1f, float32, total.device));
+            // full_like/clamp stay on the device: a tensor made from a host value is a copy that synchronises the stream.
+            var coef = full_like(total, maxNorm).div_(total.add(eps, one)).clamp_max_(1.0);
             foreach (var g in grads) g.mul_(coef.to(g.dtype));
         }
         return total.MoveToOuterDisposeScope();
