@@ -41,7 +41,7 @@ public sealed class TrainWorkload : IWorkload
         using var optimizer = new AdamW(parameters, lr: 2e-4);
         model.train();
         Console.WriteLine($"   size {size}, {dtype} on {device}, attention kernel {Engine.Text.Gemma3Attention.DefaultKernel}, gradient checkpointing {(textOnly ? "text layers only" : checkpointing ? "on" : "off")}, logits on {(fullLogits ? "every position" : "labelled positions")}; LoRA on {targets.Count} modules, {parameters.Sum(p => p.Parameter.numel()) / 1e6:F3} M trainable; {warmup} warm-up + {repeat} timed steps (median)");
-        Console.WriteLine($"   {"batch",5} {"tokens",6} {"ms/step",9} {"samples/s",10} {"loss",8} {"peak GPU",10} {"RSS before",11} {"peak RSS",10}");
+        Console.WriteLine($"   {"batch",5} {"tokens",6} {"ms/step",9} {"samples/s",10} {"loss",8} {"peak GPU",10} {"RSS before",11} {"peak RSS",10} {"tensors/step",13}");
         foreach (var b in batches)
         {
             using var scope = torch.NewDisposeScope();
@@ -66,13 +66,20 @@ public sealed class TrainWorkload : IWorkload
             var rssBefore = HostMemory.ResetPeak();
             var times = new List<double>();
             for (var i = 0; i < repeat; i++) times.Add(Time(device, Step));
+            // TorchSharp tensor handles made by one step: the ops the host issues from C# (forward, loss, optimizer;
+            // backward runs inside libtorch and is not counted).
+            var stats = DisposeScopeManager.Statistics;
+            var handlesBefore = stats.CreatedInScopeCount + stats.CreatedOutsideScopeCount;
+            Step();
+            var handles = stats.CreatedInScopeCount + stats.CreatedOutsideScopeCount - handlesBefore;
             var step = Median(times);
             var peak = memory?.PeakBytes ?? -1;
             var peakRss = HostMemory.PeakBytes();
-            Console.WriteLine($"   {b,5} {ids.shape[1],6} {step * 1e3,9:F1} {b / step,10:F3} {lastLoss,8:F3} {Gib(peak),10} {Gib(rssBefore),11} {Gib(peakRss),10}");
+            Console.WriteLine($"   {b,5} {ids.shape[1],6} {step * 1e3,9:F1} {b / step,10:F3} {lastLoss,8:F3} {Gib(peak),10} {Gib(rssBefore),11} {Gib(peakRss),10} {handles,13}");
             BenchReport.Record(a, $"train_b{b}{tag}_step_ms", step * 1e3);
             BenchReport.Record(a, $"train_b{b}{tag}_samples_per_s", b / step);
             if (peak >= 0) BenchReport.Record(a, $"train_b{b}{tag}_peak_gib", peak / (double)(1L << 30));
+            BenchReport.Record(a, $"train_b{b}{tag}_tensors_per_step", handles);
             if (device.type == DeviceType.CPU && peakRss >= 0) BenchReport.Record(a, $"train_b{b}{tag}_peak_rss_gib", peakRss / (double)(1L << 30));
         }
         return 0;

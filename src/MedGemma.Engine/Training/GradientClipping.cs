@@ -30,7 +30,10 @@ public static class GradientClipping
         {
             using var eps = 1e-6.ToScalar();
             using var one = 1.0.ToScalar();
-            var coef = torch.minimum(tensor(maxNorm, float32, total.device).div(total.add(eps, one)), tensor(1f, float32, total.device));
+            using var max = maxNorm.ToScalar();
+            // max_norm / (norm + 1e-6) as torch evaluates a float over a tensor (reciprocal, then multiply), clamped
+            // at 1; scalars, not tensors made from host values (each such copy would make the host wait for the GPU).
+            var coef = total.add(eps, one).reciprocal_().mul_(max).clamp_max_(one);
             foreach (var g in grads) g.mul_(coef.to(g.dtype));
         }
         return total.MoveToOuterDisposeScope();
