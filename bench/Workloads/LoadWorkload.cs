@@ -61,16 +61,14 @@ public sealed class LoadWorkload : IWorkload
             loads.Add(Time(device, () => CheckpointLoader.Load(target, dir, device, dtype)));
             var peak = ReadStatusKb("VmHWM");
             if (peak > 0 && baseline > 0) peakHost = Math.Max(peakHost, (peak - baseline) * 1024);
+            // Recorded after every run, so a run cut short by run-gpu.sh's step timeout still leaves the medians so far.
+            RecordLoad(a, reads, loads, peakHost, largest);
         }
         target.Dispose();
         var read = Median(reads);
         var load = Median(loads);
         Console.WriteLine($"   {"bytes",10} {"disk read",10} {"load",9} {"load/read",10} {"peak host +",12} {"largest shard",14} {"host/shard",11}");
         Console.WriteLine($"   {Gib(total),10} {read,8:F2} s {load,7:F2} s {load / read,10:F2} {Gib(peakHost),12} {Gib(largest),14} {peakHost / (double)largest,11:F2}");
-        BenchReport.Record(a, "load_seconds", load);
-        BenchReport.Record(a, "load_disk_read_seconds", read);
-        BenchReport.Record(a, "load_peak_host_gib", peakHost / (double)(1L << 30));
-        BenchReport.Record(a, "load_largest_shard_gib", largest / (double)(1L << 30));
 
         // End to end as a user loads a model folder: config, building the network on the device, the weights.
         // Fewer runs by default: on the GPU each is another full read of the checkpoint within run-gpu.sh's time limit.
@@ -95,6 +93,14 @@ public sealed class LoadWorkload : IWorkload
         }
         if (!a.Has("keep")) Directory.Delete(dir, recursive: true);
         return 0;
+    }
+
+    static void RecordLoad(BenchArgs a, List<double> reads, List<double> loads, long peakHost, long largest)
+    {
+        BenchReport.Record(a, "load_seconds", Median(loads));
+        BenchReport.Record(a, "load_disk_read_seconds", Median(reads));
+        BenchReport.Record(a, "load_peak_host_gib", peakHost / (double)(1L << 30));
+        BenchReport.Record(a, "load_largest_shard_gib", largest / (double)(1L << 30));
     }
 
     /// <summary>Shards in state-dict order, each up to <paramref name="shardBytes"/> (a bigger tensor gets its own), plus the index and config.json.</summary>

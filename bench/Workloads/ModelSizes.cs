@@ -92,7 +92,7 @@ public static class ModelSizes
     /// <summary>Builds the model with random weights directly on the device (nn defaults: Linear Kaiming, embedding N(0, 0.02)).</summary>
     public static Gemma3ForConditionalGeneration Build(Gemma3Config config, Device device, ScalarType dtype)
     {
-        torch.manual_seed(1234);
+        TorchRuntime.ManualSeed(1234);
         var model = new Gemma3ForConditionalGeneration(config, device, dtype);
         model.eval();
         return model;

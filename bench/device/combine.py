@@ -28,6 +28,7 @@ def table(res):
         ("train gradckpt peak GiB B4 (must <= 16)", o.get("train_b4_gradckpt_peak_gib"), 16.0, "ratio"),
         ("load s vs disk read s (must <= 2)", o.get("load_seconds"), o.get("load_disk_read_seconds"), "ratio"),
         ("load peak host GiB vs largest shard (must <= 1.2)", o.get("load_peak_host_gib"), o.get("load_largest_shard_gib"), "ratio"),
+        ("MedGemmaModel.Load s (build + load) vs disk read s", o.get("load_model_seconds"), o.get("load_disk_read_seconds"), "ratio"),
     ]
     print(f"card: {res.get('card')}")
     print(f"{'metric':52} {'ours':>10} {'reference':>10} {'ratio':>7}")

@@ -1,3 +1,4 @@
+using MedGemma.Engine.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -14,14 +15,26 @@ public sealed class KvCache : IDisposable
     readonly Tensor[] keys;
     readonly Tensor[] values;
     readonly bool[] ring;
+    // [1] Int64 on the device: where a single new token goes (its position; its ring slot). Kept current by Advance.
+    readonly Tensor writeSlot;
+    readonly Tensor? ringSlot;
 
     public int BatchSize { get; }
     public int MaxLength { get; }
     public int SlidingWindow { get; }
     /// <summary>Positions written so far (cache index space, pads included).</summary>
     public int Length { get; private set; }
-    /// <summary>[B, MaxLength] bool: which cached positions are real tokens (false for left padding).</summary>
+    /// <summary>
+    /// [B, MaxLength] bool: which cached positions are real tokens (false for left padding). Positions not written
+    /// yet read true; no attention mask ever lets a query see them.
+    /// </summary>
     public Tensor Padding { get; }
+
+    /// <summary>
+    /// Host-side: whether any written segment came with an attention mask (which may hold padding). While false,
+    /// every cached position is a real token and a decode step needs no padding mask, so none is built.
+    /// </summary>
+    public bool MayHavePadding { get; private set; }
 
     public KvCache(Config.Gemma3TextConfig config, int batchSize, int maxLength, Device device, ScalarType dtype)
     {
@@ -41,17 +54,24 @@ public sealed class KvCache : IDisposable
             keys[i] = torch.zeros(new long[] { batchSize, config.NumKeyValueHeads, slots, config.HeadDim }, dtype: dtype, device: device).DetachFromDisposeScope();
             values[i] = torch.zeros(new long[] { batchSize, config.NumKeyValueHeads, slots, config.HeadDim }, dtype: dtype, device: device).DetachFromDisposeScope();
         }
-        Padding = torch.zeros(new long[] { batchSize, maxLength }, dtype: ScalarType.Bool, device: device).DetachFromDisposeScope();
+        writeSlot = torch.zeros(1, dtype: ScalarType.Int64, device: device).DetachFromDisposeScope();
+        ringSlot = ring.Any(r => r) ? torch.zeros(1, dtype: ScalarType.Int64, device: device).DetachFromDisposeScope() : null;
+        Padding = torch.ones(new long[] { batchSize, maxLength }, dtype: ScalarType.Bool, device: device).DetachFromDisposeScope();
     }
 
     public bool IsRing(int layer) => ring[layer];
 
-    /// <summary>Records the padding of the next <paramref name="count"/> positions ([B, count], nonzero = real token).</summary>
-    internal void WritePadding(Tensor segmentMask, int count)
+    /// <summary>
+    /// Records the padding of the next <paramref name="count"/> positions ([B, count], nonzero = real token);
+    /// null = all real, which needs no device work (unwritten positions already read true).
+    /// </summary>
+    internal void WritePadding(Tensor? segmentMask, int count)
     {
         CheckRoom(count);
+        if (segmentMask is null) return;
+        MayHavePadding = true;
         using var scope = torch.NewDisposeScope();
-        Padding.narrow(1, Length, count).copy_(segmentMask.to(ScalarType.Bool));
+        Padding.narrow(1, Length, count).copy_(segmentMask);
     }
 
     void CheckRoom(int count)
@@ -63,18 +83,22 @@ public sealed class KvCache : IDisposable
 
     /// <summary>
     /// Positions (cache index) of the keys that <see cref="Update"/> returns for a layer, for the
-    /// next <paramref name="count"/> tokens; -1 marks a ring slot not written yet.
+    /// next <paramref name="count"/> tokens; -1 marks a ring slot not written yet. A single token on a ring layer
+    /// attends to the ring itself after its write (slot order), more tokens to the ring before the write plus themselves.
     /// </summary>
     internal Tensor KeyPositions(bool ringLayer, int count, Device device)
     {
         var t = Length;
         if (!ringLayer) return torch.arange(0, t + count, dtype: ScalarType.Int64, device: device);
         using var scope = torch.NewDisposeScope();
+        var last = count == 1 ? t : t - 1;
         long w = SlidingWindow;
         var slots = torch.arange(0, w, dtype: ScalarType.Int64, device: device);
-        // Latest position before t stored in slot s: (t-1) - ((t-1-s) mod W); negative when never written.
-        var slotPos = (t - 1) - torch.remainder(-(slots - (t - 1)), w);
-        slotPos = torch.where(slotPos < 0, torch.full_like(slotPos, -1), slotPos);
+        // Latest position up to `last` stored in slot s: last - ((last - s) mod W); negative when never written.
+        using var lastScalar = last.ToScalar();
+        using var window = w.ToScalar();
+        var slotPos = torch.remainder(slots.neg().add_(lastScalar), window).neg_().add_(lastScalar).clamp_min_(HeldScalars.Integer(-1));
+        if (count == 1) return slotPos.MoveToOuterDisposeScope();
         var fresh = torch.arange(t, t + count, dtype: ScalarType.Int64, device: device);
         return torch.cat(new[] { slotPos, fresh }).MoveToOuterDisposeScope();
     }
@@ -85,16 +109,25 @@ public sealed class KvCache : IDisposable
         var n = (int)k.shape[2];
         CheckRoom(n);
         var t = Length;
+        if (n == 1)
+        {
+            // A decode step writes through the index tensors (no narrowed views per layer). A ring after the write
+            // holds exactly the window (t-W+1..t): no concatenation.
+            var slot = ring[layer] ? ringSlot! : writeSlot;
+            keys[layer].index_copy_(2, slot, k);
+            values[layer].index_copy_(2, slot, v);
+            return ring[layer] ? (keys[layer], values[layer]) : (keys[layer].narrow(2, 0, t + 1), values[layer].narrow(2, 0, t + 1));
+        }
         if (!ring[layer])
         {
             keys[layer].narrow(2, t, n).copy_(k);
             values[layer].narrow(2, t, n).copy_(v);
             return (keys[layer].narrow(2, 0, t + n), values[layer].narrow(2, 0, t + n));
         }
+        long w = SlidingWindow;
         // Attend over the ring (older positions) plus the new tokens, then keep the newest W in the ring.
         var allK = torch.cat(new[] { keys[layer], k }, 2);
         var allV = torch.cat(new[] { values[layer], v }, 2);
-        long w = SlidingWindow;
         var m = (int)Math.Min(n, w);
         using (var scope = torch.NewDisposeScope())
         {
@@ -106,18 +139,37 @@ public sealed class KvCache : IDisposable
     }
 
     /// <summary>Called once per forward after every layer stored its keys.</summary>
-    internal void Advance(int count) => Length += count;
+    internal void Advance(int count)
+    {
+        Length += count;
+        SetSlots();
+    }
+
+    /// <summary>Points the index tensors at the next position (fills on the device; nothing is copied from the host).</summary>
+    void SetSlots()
+    {
+        if (Length >= MaxLength) return;
+        using var next = ((long)Length).ToScalar();
+        writeSlot.fill_(next);
+        if (ringSlot is null) return;
+        using var nextSlot = ((long)(Length % SlidingWindow)).ToScalar();
+        ringSlot.fill_(nextSlot);
+    }
 
     /// <summary>Forgets everything (the buffers are reused).</summary>
     public void Reset()
     {
         Length = 0;
+        MayHavePadding = false;
+        SetSlots();
         using var scope = torch.NewDisposeScope();
-        Padding.zero_();
+        Padding.fill_(true);
     }
 
     public void Dispose()
     {
+        writeSlot.Dispose();
+        ringSlot?.Dispose();
         foreach (var t in keys) t.Dispose();
         foreach (var t in values) t.Dispose();
         Padding.Dispose();

@@ -9,8 +9,9 @@ public static class LogitsSampler
     public static Tensor Next(Tensor logits, GenerationOptions o, torch.Generator? generator)
     {
         using var scope = torch.NewDisposeScope();
+        // Greedy needs no float32 copy: the cast is exact and monotonic, so the argmax (first maximum) is the same.
+        if (!o.DoSample) return logits.argmax(-1).MoveToOuterDisposeScope();
         var scores = logits.to(ScalarType.Float32);
-        if (!o.DoSample) return scores.argmax(-1).MoveToOuterDisposeScope();
 
         if (o.Temperature != 1.0) scores = scores / o.Temperature;
         if (o.TopK > 0 && o.TopK < scores.shape[^1])
@@ -29,6 +30,11 @@ public static class LogitsSampler
             scores = scores.masked_fill(removeOriginal, float.NegativeInfinity);
         }
         var probs = scores.softmax(-1);
+        // TorchSharp 0.107 generators are always CPU generators (THSGenerator_new ignores the device), and libtorch
+        // refuses a CPU generator for a CUDA tensor: a seeded draw happens on the CPU (one read of the probabilities
+        // per step, so a host sync while sampling) and the ids go back to the logits' device.
+        if (generator is not null && probs.device_type != DeviceType.CPU)
+            return probs.cpu().multinomial(1, false, generator).squeeze(-1).to(logits.device).MoveToOuterDisposeScope();
         return probs.multinomial(1, false, generator).squeeze(-1).MoveToOuterDisposeScope();
     }
 }

@@ -1,4 +1,5 @@
 using MedGemma.Engine.Model;
+using MedGemma.Engine.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -21,9 +22,10 @@ public sealed class TokenGenerator : IDisposable
     readonly long pad;
     readonly Tensor tokens;    // (B, MaxNewTokens)
     readonly Tensor finished;  // (B) bool
-    Tensor? lastPositions;     // (B)
-    Tensor? lastTokens;        // (B)
+    Tensor? positions;         // (B, 1): of the last token fed, advanced in place each step
     Tensor? promptIds, promptPixels, promptMask, promptTypes;
+    readonly bool promptAllReal;   // no padding in the prompt, known without reading the device
+    readonly bool padIsToken;      // the pad id is a vocabulary index, so a stopped row's input needs no clamp
 
     public int Steps { get; private set; }
     public int BatchSize { get; }
@@ -49,6 +51,9 @@ public sealed class TokenGenerator : IDisposable
         promptIds = Own(inputIds, device);
         promptPixels = pixelValues is null ? null : Own(pixelValues, device);
         promptMask = attentionMask is null ? torch.ones(inputIds.shape, dtype: ScalarType.Int64, device: device).DetachFromDisposeScope() : Own(attentionMask, device);
+        // A mask in host memory is read for free; one on the GPU would cost a synchronisation, so it counts as padded.
+        promptAllReal = attentionMask is null || (attentionMask.device_type == DeviceType.CPU && AllOnes(attentionMask));
+        padIsToken = pad >= 0 && pad < model.Config.Text.VocabSize;
         promptTypes = tokenTypeIds is null ? null : Own(tokenTypeIds, device);
     }
 
@@ -75,37 +80,40 @@ public sealed class TokenGenerator : IDisposable
         if (Steps == 0)
         {
             var mask = promptMask!;
-            var positions = mask.to(ScalarType.Int64).cumsum(1) - 1;
-            positions = positions.masked_fill(mask.eq(0), 1);
+            var promptPositions = mask.to(ScalarType.Int64).cumsum(1) - 1;
+            promptPositions = promptPositions.masked_fill(mask.eq(0), 1);
             using var output = model.Forward(new Gemma3Inputs
             {
-                InputIds = promptIds!, PixelValues = promptPixels, AttentionMask = mask, TokenTypeIds = promptTypes,
-                PositionIds = positions, Cache = cache, LogitsToKeep = 1,
+                // No mask when the host knows there is no padding: the cache then needs no padding masks per step.
+                InputIds = promptIds!, PixelValues = promptPixels, AttentionMask = promptAllReal ? null : mask, TokenTypeIds = promptTypes,
+                PositionIds = promptPositions, Cache = cache, LogitsToKeep = 1,
             });
             logits = output.Logits.select(1, 0);
-            Replace(ref lastPositions, positions.select(1, positions.shape[1] - 1));
+            Replace(ref positions, promptPositions.narrow(1, promptPositions.shape[1] - 1, 1).clone());
             ReleasePrompt();
         }
         else
         {
-            var positions = lastPositions! + 1;
-            using var output = model.Forward(new Gemma3Inputs
-            {
-                // A stopped row keeps running on its pad id (as transformers does); clamped so any pad id is a valid index.
-                InputIds = lastTokens!.clamp(0, model.Config.Text.VocabSize - 1).unsqueeze(1),
-                AttentionMask = torch.ones(BatchSize, 1, dtype: ScalarType.Int64, device: lastTokens.device),
-                PositionIds = positions.unsqueeze(1), Cache = cache,
-            });
+            // A stopped row keeps running on its pad id (as transformers does); clamped when the pad id is not a valid index.
+            var fed = tokens.narrow(1, Steps - 1, 1);
+            if (!padIsToken) fed = fed.clamp(HeldScalars.Integer(0), HeldScalars.Integer(model.Config.Text.VocabSize - 1));
+            positions!.add_(HeldScalars.Integer(1));
+            // No attention mask: generated tokens are real, so the step's masks only cover the prompt's padding.
+            using var output = model.Forward(new Gemma3Inputs { InputIds = fed, PositionIds = positions, Cache = cache });
             logits = output.Logits.select(1, 0);
-            Replace(ref lastPositions, positions);
         }
 
         var next = LogitsSampler.Next(logits, options, rng);
-        next = torch.where(finished, torch.full_like(next, pad), next);
+        next.masked_fill_(finished, HeldScalars.Integer(pad));
         finished.logical_or_(torch.isin(next, eos));
         tokens.select(1, Steps).copy_(next);
-        Replace(ref lastTokens, next);
         Steps++;
+    }
+
+    static bool AllOnes(Tensor mask)
+    {
+        using var scope = torch.NewDisposeScope();
+        return mask.ne(0).all().item<bool>();
     }
 
     /// <summary>(B, Steps) ids generated so far; after a row's eos, the pad id.</summary>
@@ -180,8 +188,7 @@ public sealed class TokenGenerator : IDisposable
         eos.Dispose();
         tokens.Dispose();
         finished.Dispose();
-        lastPositions?.Dispose();
-        lastTokens?.Dispose();
+        positions?.Dispose();
         rng?.Dispose();
     }
 }

@@ -40,22 +40,24 @@ public sealed class Gemma3Model : nn.Module
         var ids = inputs.InputIds;
         if (ids.dim() != 2)
             throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "InputIdsShape", $"input_ids must be [batch, length], got [{string.Join(", ", ids.shape)}].", "input_ids");
-        var isImage = ids.eq(config.ImageTokenId);
+        // Only needed with an image, or to keep an out-of-vocabulary image id a valid index: not per decoded token.
+        var imageIdOutside = config.ImageTokenId >= config.Text.VocabSize;
+        var isImage = inputs.PixelValues is not null || imageIdOutside ? ids.eq(config.ImageTokenId) : null;
         // An image token id outside the vocabulary would index out of range; its embedding is replaced anyway.
-        var llmIds = config.ImageTokenId >= config.Text.VocabSize ? ids.masked_fill(isImage, 0) : ids;
+        var llmIds = imageIdOutside ? ids.masked_fill(isImage!, 0) : ids;
         var embeds = language_model.EmbedTokens.call(llmIds);
 
         Tensor? features = null;
         if (inputs.PixelValues is not null)
         {
             // Read before the vision tower is queued, so the host does not wait for the tower on a GPU.
-            var tokens = isImage.sum().item<long>();
+            var tokens = isImage!.sum().item<long>();
             features = GetImageFeatures(inputs.PixelValues).to(embeds.dtype);
             var expected = features.shape[0] * features.shape[1];
             if (tokens != expected)
                 throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "ImageTokenCount",
                     $"Image features and image tokens do not match: {tokens} image tokens (id {config.ImageTokenId}) in input_ids, {expected} features ({features.shape[0]} images x {features.shape[1]}).", "input_ids");
-            embeds = embeds.masked_scatter(isImage.unsqueeze(-1).expand_as(embeds), features);
+            embeds = embeds.masked_scatter(isImage!.unsqueeze(-1).expand_as(embeds), features);
         }
 
         Tensor? groups = null;

@@ -170,6 +170,17 @@ public static class TorchRuntime
     }
 
     /// <summary>
+    /// Seeds every generator, as PyTorch's torch.manual_seed does. TorchSharp 0.107's <c>torch.manual_seed</c> seeds
+    /// only the default CPU generator (its native THSGenerator_manual_seed calls getDefaultCPUGenerator), so draws made
+    /// on a GPU (dropout masks, LoRA initialisation on the device) would not follow the seed without the CUDA part.
+    /// </summary>
+    public static void ManualSeed(long seed)
+    {
+        torch.manual_seed(seed);
+        if (CudaAvailable) torch.cuda.manual_seed_all(seed);
+    }
+
+    /// <summary>
     /// Parses a device: <c>auto</c> (CUDA when available, else CPU), <c>cpu</c>, <c>cuda</c> (= cuda:0), <c>cuda:N</c>.
     /// </summary>
     public static Device Resolve(string? spec)

@@ -11,8 +11,13 @@ public sealed class AttentionContext
     public required Tensor GlobalSin { get; init; }
     public required Tensor LocalCos { get; init; }
     public required Tensor LocalSin { get; init; }
-    /// <summary>[B, 1, n, Lk] bool masks (true = attend) for global and sliding layers.</summary>
-    public required Tensor GlobalMask { get; init; }
-    public required Tensor LocalMask { get; init; }
+    /// <summary>[B, 1, n, Lk] bool masks (true = attend) for global and sliding layers; null = every key allowed.</summary>
+    public required Tensor? GlobalMask { get; init; }
+    public required Tensor? LocalMask { get; init; }
+    /// <summary>
+    /// Every query is a real token and so sees at least its own key: no attention row is fully masked, and the
+    /// guard that zeroes such rows (3 ops per layer) is skipped.
+    /// </summary>
+    public bool RowsNeverEmpty { get; init; }
     public KvCache? Cache { get; init; }
 }

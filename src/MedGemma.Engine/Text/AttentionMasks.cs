@@ -1,3 +1,5 @@
+using MedGemma.Engine.Generation;
+using MedGemma.Engine.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -55,5 +57,24 @@ public static class AttentionMasks
         var keyPadding = padding.index_select(1, keyPos.clamp_min(0)).logical_and(valid.unsqueeze(0)); // (B, Lk)
         var mask = allowed.logical_and(keyPadding.unsqueeze(1));                                         // (B, n, Lk)
         return mask.unsqueeze(1).MoveToOuterDisposeScope();
+    }
+    /// <summary>
+    /// Mask [B, 1, 1, Lk] for one new token (no image block) at cache position t = <see cref="KvCache.Length"/>
+    /// against the keys <see cref="KvCache.Update"/> returns, or null when it would allow every key. Built per
+    /// decoded token, so it skips what cannot mask anything: every cached key is at or before t (causal), and
+    /// inside the window (a non-ring layer holds fewer than W positions; a ring holds exactly t-W+1..t); only
+    /// padding and ring slots not written yet remain. With neither, SDPA gets no mask and may take a faster kernel.
+    /// </summary>
+    public static Tensor? DecodeStep(KvCache cache, bool ringLayer, Device device)
+    {
+        var t = cache.Length;
+        var b = cache.BatchSize;
+        if (!ringLayer)
+            return cache.MayHavePadding ? cache.Padding.narrow(1, 0, t + 1).view(b, 1, 1, t + 1) : null;
+        if (!cache.MayHavePadding && t >= cache.SlidingWindow - 1) return null;
+        using var scope = torch.NewDisposeScope();
+        var keyPos = cache.KeyPositions(true, 1, device);
+        var keyPadding = cache.Padding.index_select(1, keyPos.clamp_min(HeldScalars.Integer(0))).logical_and_(keyPos.ge(HeldScalars.Integer(0)));
+        return keyPadding.view(b, 1, 1, keyPos.shape[0]).MoveToOuterDisposeScope();
     }
 }

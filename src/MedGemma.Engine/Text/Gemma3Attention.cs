@@ -1,4 +1,5 @@
 using MedGemma.Engine.Config;
+using MedGemma.Engine.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -70,9 +71,10 @@ public sealed class Gemma3Attention : nn.Module
         using var scope = torch.NewDisposeScope();
         var b = hidden.shape[0];
         var n = hidden.shape[1];
-        var q = q_proj.call(hidden).view(b, n, heads, headDim).transpose(1, 2);     // (B, H, n, D)
-        var k = k_proj.call(hidden).view(b, n, kvHeads, headDim).transpose(1, 2);   // (B, Hkv, n, D)
-        var v = v_proj.call(hidden).view(b, n, kvHeads, headDim).transpose(1, 2);   // (B, Hkv, n, D)
+        if (n == 1 && ctx.Cache is not null) return DecodeStep(hidden, ctx).MoveToOuterDisposeScope();
+        var q = Heads(q_proj.call(hidden), b, n, heads);     // (B, H, n, D)
+        var k = Heads(k_proj.call(hidden), b, n, kvHeads);   // (B, Hkv, n, D)
+        var v = Heads(v_proj.call(hidden), b, n, kvHeads);   // (B, Hkv, n, D)
         q = q_norm.call(q);
         k = k_norm.call(k);
         var (cos, sin) = sliding ? (ctx.LocalCos, ctx.LocalSin) : (ctx.GlobalCos, ctx.GlobalSin);
@@ -80,40 +82,71 @@ public sealed class Gemma3Attention : nn.Module
         k = Gemma3RotaryEmbedding.Apply(k, cos, sin);
         if (ctx.Cache is not null) (k, v) = ctx.Cache.Update(layerIdx, k, v);
 
-        var output = Attend(q, k, v, sliding ? ctx.LocalMask : ctx.GlobalMask, scaling, softcap);  // (B, H, n, D)
-        output = output.transpose(1, 2).reshape(b, n, heads * headDim);
+        var output = Attend(q, k, v, sliding ? ctx.LocalMask : ctx.GlobalMask, scaling, softcap, ctx.RowsNeverEmpty);  // (B, H, n, D)
+        // For one token (B, H, 1, D) is already laid out as (B, 1, H·D): no transpose.
+        output = n == 1 ? output.reshape(b, 1, heads * headDim) : output.transpose(1, 2).reshape(b, n, heads * headDim);
         return o_proj.call(output).MoveToOuterDisposeScope();
     }
 
     /// <summary>
+    /// One new token against the cache, with the query heads viewed as (B, Hkv, rep, D) from the projection: the rep
+    /// heads sharing a key/value head are rows of one attention against it, so no reshape before or after attention.
+    /// </summary>
+    Tensor DecodeStep(Tensor hidden, AttentionContext ctx)
+    {
+        var b = hidden.shape[0];
+        var q = q_norm.call(q_proj.call(hidden).view(b, kvHeads, heads / kvHeads, headDim));
+        var k = k_norm.call(k_proj.call(hidden).view(b, kvHeads, 1, headDim));
+        var v = v_proj.call(hidden).view(b, kvHeads, 1, headDim);
+        var (cos, sin) = sliding ? (ctx.LocalCos, ctx.LocalSin) : (ctx.GlobalCos, ctx.GlobalSin);  // (B, 1, 1, D)
+        q = Gemma3RotaryEmbedding.Apply(q, cos, sin);
+        k = Gemma3RotaryEmbedding.Apply(k, cos, sin);
+        (k, v) = ctx.Cache!.Update(layerIdx, k, v);
+        var mask = sliding ? ctx.LocalMask : ctx.GlobalMask;
+        var output = GroupedQueryAttention.Attend(q, k, v, mask, scaling, softcap, ctx.RowsNeverEmpty, UseSdpa(q, mask, softcap));
+        return o_proj.call(output.reshape(b, 1, heads * headDim));
+    }
+
+    /// <summary>
+    /// SDPA when asked, or on CUDA for inference and for unmasked attention. Without a mask (the vision tower) no row
+    /// can be fully masked, so SDPA is safe in training too; eager attention there would keep (N, heads, patches,
+    /// patches) float32 scores per layer for the backward.
+    /// </summary>
+    internal static bool UseSdpa(Tensor q, Tensor? mask, double? softcap) => softcap is null && (Kernel == AttentionKernel.Sdpa
+        || (Kernel == AttentionKernel.Auto && q.device.type == DeviceType.CUDA && (mask is null || !torch.is_grad_enabled())));
+
+    /// <summary>(B, n, heads·D) → (B, heads, n, D); for one token a view, with no transpose (one op per projection and decoded token).</summary>
+    Tensor Heads(Tensor projected, long b, long n, int count) =>
+        n == 1 ? projected.view(b, count, 1, headDim) : projected.view(b, n, count, headDim).transpose(1, 2);
+
+    /// <summary>
     /// Eager attention as transformers computes it (softmax in float32). q (B, H, n, D), k/v (B, Hkv, Lk, D),
     /// mask (B, 1, n, Lk) bool or null. A query with no allowed key (left padding) gets a zero output, as
-    /// SDPA gives, never NaN; gradients stay finite too.
+    /// SDPA gives, never NaN; gradients stay finite too. <paramref name="rowsNeverEmpty"/>: the caller knows every
+    /// query has an allowed key (its own), so that guard is skipped.
     /// </summary>
-    public static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, double scaling, double? softcap = null)
+    public static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, double scaling, double? softcap = null, bool rowsNeverEmpty = false)
     {
         using var scope = torch.NewDisposeScope();
         var (b, h, n, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
         var hkv = k.shape[1];
         var rep = h / hkv;
-        // Without a mask (the vision tower) no row can be fully masked, so SDPA is safe in training too; eager
-        // attention there would keep (N, heads, patches, patches) float32 scores per layer for the backward.
-        var useSdpa = softcap is null && (Kernel == AttentionKernel.Sdpa
-            || (Kernel == AttentionKernel.Auto && q.device.type == DeviceType.CUDA && (mask is null || !torch.is_grad_enabled())));
-        if (useSdpa) return Sdpa(q, k, v, mask, scaling).MoveToOuterDisposeScope();
+        if (UseSdpa(q, mask, softcap)) return Sdpa(q, k, v, mask, scaling, rowsNeverEmpty).MoveToOuterDisposeScope();
         var qg = q.view(b, hkv, rep, n, d);                                    // (B, Hkv, rep, n, D)
-        var scores = torch.matmul(qg, k.unsqueeze(2).transpose(-1, -2)) * scaling; // (B, Hkv, rep, n, Lk)
-        if (softcap is double cap) scores = torch.tanh(scores / cap) * cap;
-        var s32 = scores.to(ScalarType.Float32);
+        var scores = torch.matmul(qg, k.unsqueeze(2).transpose(-1, -2)).mul_(HeldScalars.Real(scaling)); // (B, Hkv, rep, n, Lk)
+        if (softcap is double cap) scores = torch.tanh(scores.div(HeldScalars.Real(cap))).mul(HeldScalars.Real(cap));
+        var s32 = scores.dtype == ScalarType.Float32 ? scores : scores.to(ScalarType.Float32);
         Tensor? blocked = null;
         if (mask is not null)
         {
             blocked = mask.logical_not().unsqueeze(2);                          // (B, 1, 1, n, Lk)
-            s32 = s32.masked_fill(blocked, float.MinValue);
+            s32 = s32.masked_fill_(blocked, HeldScalars.Real(float.MinValue));
         }
         var weights = s32.softmax(-1);
-        if (blocked is not null) weights = weights.masked_fill(blocked, 0.0);
-        var output = torch.matmul(weights.to(q.dtype), v.unsqueeze(2));       // (B, Hkv, rep, n, D)
+        // Not in place: softmax's backward reads its output.
+        if (blocked is not null && !rowsNeverEmpty) weights = weights.masked_fill(blocked, HeldScalars.Real(0.0));
+        if (weights.dtype != q.dtype) weights = weights.to(q.dtype);
+        var output = torch.matmul(weights, v.unsqueeze(2));                    // (B, Hkv, rep, n, D)
         return output.reshape(b, h, n, d).MoveToOuterDisposeScope();
     }
 
@@ -123,14 +156,14 @@ public sealed class Gemma3Attention : nn.Module
     /// expanded to all query heads; rows with no allowed key are zeroed. For a single query (a decode step) the rep
     /// query heads of a key/value head become rep query rows against the shared k/v instead: no copies of the cache per step.
     /// </summary>
-    static Tensor Sdpa(Tensor q, Tensor k, Tensor v, Tensor? mask, double scaling)
+    static Tensor Sdpa(Tensor q, Tensor k, Tensor v, Tensor? mask, double scaling, bool rowsNeverEmpty)
     {
         using var scope = torch.NewDisposeScope();
         var (b, h, n, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
         var (hkv, lk) = (k.shape[1], k.shape[2]);
         var rep = h / hkv;
         var factor = scaling * Math.Sqrt(d);
-        var qs = factor == 1.0 ? q : q * factor;
+        var qs = factor == 1.0 ? q : q * HeldScalars.Real(factor);
         Tensor output;
         if (n == 1)
             output = nn.functional.scaled_dot_product_attention(qs.reshape(b, hkv, rep, d), k, v, mask, 0.0, false).reshape(b, h, 1, d);
@@ -143,7 +176,7 @@ public sealed class Gemma3Attention : nn.Module
             }
             output = nn.functional.scaled_dot_product_attention(qs, k, v, mask, 0.0, false);    // (B, H, n, D)
         }
-        if (mask is not null)
+        if (mask is not null && !rowsNeverEmpty)
         {
             var anyKey = mask.any(-1, keepdim: true);                                           // (B, 1, n, 1)
             output = torch.where(anyKey, output, torch.zeros_like(output));

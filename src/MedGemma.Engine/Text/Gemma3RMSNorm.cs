@@ -25,7 +25,7 @@ public sealed class Gemma3RMSNorm : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// Six norms per decoder layer run on every decoded token, so the op count matters: normed·(1 + w) is one addcmul
-    /// (normed + normed·w; w promotes to float32, so no cast of the weight and no +1 per call), the fresh mean tensor
+    /// (normed + normed·w, in place when decoding; w promotes to float32, so no cast of the weight and no +1 per call), the fresh mean tensor
     /// is updated in place, and casts are skipped when the dtype already matches.
     /// </summary>
     public override Tensor forward(Tensor x)
@@ -34,7 +34,8 @@ public sealed class Gemma3RMSNorm : nn.Module<Tensor, Tensor>
         var xf = x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
         var inverseRms = xf.pow(two).mean(new long[] { -1 }, keepdim: true).add_(eps).rsqrt_();
         var normed = xf * inverseRms;
-        var output = torch.addcmul(normed, normed, weight, one);
+        // In place when no graph is recorded (decoding); with gradients, addcmul's backward may need normed unchanged.
+        var output = torch.is_grad_enabled() ? torch.addcmul(normed, normed, weight, one) : normed.addcmul_(normed, weight, one);
         return (output.dtype == x.dtype ? output : output.to(x.dtype)).MoveToOuterDisposeScope();
     }
 }

@@ -50,37 +50,28 @@ public sealed class Gemma3TextModel : nn.Module
         var n = (int)inputsEmbeds.shape[1];
         var start = cache?.Length ?? 0;
 
-        Tensor segmentMask;
-        if (attentionMask is null) segmentMask = torch.ones(b, n, dtype: ScalarType.Bool, device: device);
-        else if (attentionMask.shape[1] == n) segmentMask = attentionMask.to(ScalarType.Bool);
-        else if (attentionMask.shape[1] == start + n) segmentMask = attentionMask.narrow(1, start, n).to(ScalarType.Bool);
+        // No attention mask = every token of the segment is real, known on the host: no padding to record, and
+        // every query sees at least its own key.
+        Tensor? segmentMask;
+        if (attentionMask is null) segmentMask = null;
+        else if (attentionMask.shape[1] == n) segmentMask = Bool(attentionMask);
+        else if (attentionMask.shape[1] == start + n) segmentMask = Bool(attentionMask.narrow(1, start, n));
         else throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "AttentionMaskShape",
             $"attention_mask has {attentionMask.shape[1]} columns; expected {n} or {start + n}.", "attention_mask");
 
-        var queryPos = torch.arange(start, start + n, dtype: ScalarType.Int64, device: device);
-        positionIds ??= queryPos.unsqueeze(0).expand(b, n);
+        positionIds ??= torch.arange(start, start + n, dtype: ScalarType.Int64, device: device).unsqueeze(0).expand(b, n);
+        cache?.WritePadding(segmentMask, n);
+        var (globalMask, localMask) = cache is not null && n == 1 && imageGroups is null
+            ? (AttentionMasks.DecodeStep(cache, false, device), AttentionMasks.DecodeStep(cache, cache.SlidingWindow < cache.MaxLength, device))
+            : SegmentMasks(b, n, start, segmentMask, imageGroups, cache, device);
 
-        Tensor padding, globalKeys, localKeys;
-        if (cache is not null)
-        {
-            cache.WritePadding(segmentMask, n);
-            padding = cache.Padding;
-            globalKeys = cache.KeyPositions(false, n, device);
-            localKeys = cache.KeyPositions(cache.SlidingWindow < cache.MaxLength, n, device);
-        }
-        else
-        {
-            padding = segmentMask;
-            globalKeys = localKeys = queryPos;
-        }
-
-        var (gcos, gsin) = globalRope.Forward(positionIds, inputsEmbeds.dtype);
-        var (lcos, lsin) = localRope.Forward(positionIds, inputsEmbeds.dtype);
+        var positions = Gemma3RotaryEmbedding.PositionColumn(positionIds);
+        var (gcos, gsin) = globalRope.FromPositionColumn(positions, inputsEmbeds.dtype);
+        var (lcos, lsin) = localRope.FromPositionColumn(positions, inputsEmbeds.dtype);
         var ctx = new AttentionContext
         {
             GlobalCos = gcos, GlobalSin = gsin, LocalCos = lcos, LocalSin = lsin,
-            GlobalMask = AttentionMasks.Build(queryPos, globalKeys, padding, null, imageGroups, start),
-            LocalMask = AttentionMasks.Build(queryPos, localKeys, padding, config.SlidingWindow, imageGroups, start),
+            GlobalMask = globalMask, LocalMask = localMask, RowsNeverEmpty = segmentMask is null,
             Cache = cache,
         };
 
@@ -93,9 +84,31 @@ public sealed class Gemma3TextModel : nn.Module
         {
             if (!checkpoint) { hidden = layer.forward(hidden, ctx); continue; }
             var sliding = layer.IsSliding;
-            hidden = DecoderLayerCheckpoint.apply(hidden, sliding ? lcos : gcos, sliding ? lsin : gsin, sliding ? ctx.LocalMask : ctx.GlobalMask, layer);
+            hidden = DecoderLayerCheckpoint.apply(hidden, sliding ? lcos : gcos, sliding ? lsin : gsin, sliding ? ctx.LocalMask! : ctx.GlobalMask!, layer);
         }
         cache?.Advance(n);
         return norm.call(hidden).MoveToOuterDisposeScope();
+    }
+
+    static Tensor Bool(Tensor mask) => mask.dtype == ScalarType.Bool ? mask : mask.to(ScalarType.Bool);
+
+    /// <summary>Global and sliding masks for a segment (a prompt, a training batch, or a step with image blocks).</summary>
+    (Tensor Global, Tensor Local) SegmentMasks(long b, int n, int start, Tensor? segmentMask, Tensor? imageGroups, KvCache? cache, Device device)
+    {
+        var queryPos = torch.arange(start, start + n, dtype: ScalarType.Int64, device: device);
+        Tensor padding, globalKeys, localKeys;
+        if (cache is not null)
+        {
+            padding = cache.Padding;
+            globalKeys = cache.KeyPositions(false, n, device);
+            localKeys = cache.KeyPositions(cache.SlidingWindow < cache.MaxLength, n, device);
+        }
+        else
+        {
+            padding = segmentMask ?? torch.ones(b, n, dtype: ScalarType.Bool, device: device);
+            globalKeys = localKeys = queryPos;
+        }
+        return (AttentionMasks.Build(queryPos, globalKeys, padding, null, imageGroups, start),
+                AttentionMasks.Build(queryPos, localKeys, padding, config.SlidingWindow, imageGroups, start));
     }
 }

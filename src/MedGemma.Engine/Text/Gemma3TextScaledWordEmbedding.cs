@@ -13,6 +13,7 @@ public sealed class Gemma3TextScaledWordEmbedding : nn.Module<Tensor, Tensor>
 {
     readonly Parameter weight;
     readonly float embedScale;
+    readonly Dictionary<ScalarType, Scalar> scales = new();
 
     public Gemma3TextScaledWordEmbedding(long numEmbeddings, long embeddingDim, long paddingIdx, Device? device = null, ScalarType? dtype = null)
         : base(nameof(Gemma3TextScaledWordEmbedding))
@@ -25,15 +26,30 @@ public sealed class Gemma3TextScaledWordEmbedding : nn.Module<Tensor, Tensor>
 
     public Parameter Weight => weight;
 
+    /// <summary>
+    /// The scale rounded to the weight's dtype as transformers rounds it, held as a Scalar per dtype: x·Scalar computes
+    /// like x·(0-dim tensor of that dtype) (one product in float, one rounding), with no tensor made per forward and
+    /// nothing copied to the device (which would synchronise the stream on every decoded token).
+    /// </summary>
+    Scalar Scale(ScalarType dtype)
+    {
+        lock (scales)
+        {
+            if (!scales.TryGetValue(dtype, out var s))
+            {
+                using var rounded = torch.tensor(embedScale).to(dtype).to(ScalarType.Float64);
+                s = rounded.item<double>().ToScalar();
+                scales[dtype] = s;
+            }
+            return s;
+        }
+    }
+
     public override Tensor forward(Tensor inputIds)
     {
         using var scope = torch.NewDisposeScope();
-        // A CPU 0-dim tensor is passed to a CUDA kernel as an argument; one created on the device would be a
-        // host-to-device copy that synchronises the stream on every forward (every decoded token).
-        var scale = torch.tensor(embedScale, dtype: weight.dtype);
-        // padding_idx only changes gradients in transformers; the forward is a plain lookup.
-        var shape = inputIds.shape.Append(weight.shape[1]).ToArray();
-        var e = weight.index_select(0, inputIds.reshape(-1)).reshape(shape) * scale;
+        // padding_idx only changes gradients in transformers; the forward is a plain lookup (one indexing op, any id shape).
+        var e = weight[TensorIndex.Tensor(inputIds)].mul_(Scale(weight.dtype));
         return e.MoveToOuterDisposeScope();
     }
 }

@@ -30,10 +30,8 @@ public static class GradientClipping
         {
             using var eps = 1e-6.ToScalar();
             using var one = 1.0.ToScalar();
-            using var max = maxNorm.ToScalar();
-            // max_norm / (norm + 1e-6) as torch evaluates a float over a tensor (reciprocal, then multiply), clamped
-            // at 1; scalars, not tensors made from host values (each such copy would make the host wait for the GPU).
-            var coef = total.add(eps, one).reciprocal_().mul_(max).clamp_max_(one);
+            // full_like/clamp stay on the device: a tensor made from a host value is a copy that synchronises the stream.
+            var coef = full_like(total, maxNorm).div_(total.add(eps, one)).clamp_max_(1.0);
             foreach (var g in grads) g.mul_(coef.to(g.dtype));
         }
         return total.MoveToOuterDisposeScope();

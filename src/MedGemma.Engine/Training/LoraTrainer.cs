@@ -56,7 +56,7 @@ public sealed class LoraTrainer
         var config = LoraConfigFor(options, baseModelName);
         // lora_A's Kaiming-uniform initialisation draws from the global generator: seed it so the same Seed
         // trains the same adapter (a resumed run overwrites A from its checkpoint anyway).
-        torch.manual_seed(options.Seed);
+        TorchRuntime.ManualSeed(options.Seed);
         lora.AddAdapter(adapterName, config);
         lora.SetActive(adapterName);
         var task = new Gemma3TrainingTask(model.Network,

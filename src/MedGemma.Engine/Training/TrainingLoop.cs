@@ -165,7 +165,7 @@ public sealed class TrainingLoop
         List<TorchSharp.Modules.Parameter> parameters, double lr, int step)
     {
         // Dropout noise depends only on (seed, step), so a resumed run draws exactly what a straight run would.
-        torch.manual_seed(unchecked(o.Seed * 1_000_003L + step));
+        TorchRuntime.ManualSeed(unchecked(o.Seed * 1_000_003L + step));
         lora.Root.train();
         Tensor? loss = null;
         try
