@@ -16,6 +16,9 @@ public static class HostMemory
     /// <summary>The peak resident size since the last <see cref="ResetPeak"/> (or process start), bytes; -1 if unknown.</summary>
     public static long PeakBytes() => StatusBytes("VmHWM");
 
+    /// <summary>The resident size now, bytes; -1 if unknown.</summary>
+    public static long CurrentBytes() => StatusBytes("VmRSS");
+
     static long StatusBytes(string field)
     {
         if (!File.Exists("/proc/self/status")) return -1;
