@@ -27,7 +27,8 @@ public sealed class CaptionWorkload : IWorkload
         var warmup = a.GetInt("warmup", device.type == DeviceType.CUDA ? 2 : 1);
         var repeat = a.GetInt("repeat", 5);
         var config = ModelSizes.Config(size);
-        using var memory = device.type == DeviceType.CUDA ? new GpuMemoryMonitor() : null;
+        // Polled slowly: no caption target is about memory, and each poll starts nvidia-smi next to a launch-bound decode loop.
+        using var memory = device.type == DeviceType.CUDA ? new GpuMemoryMonitor(intervalMs: 500) : null;
 
         using var model = ModelSizes.Build(config, device, dtype);
         Console.WriteLine($"   size {size} ({ModelSizes.ParameterCount(model) / 1e9:F3} B parameters), {dtype} on {device}; {newTokens} new tokens, {warmup} warm-up + {repeat} timed runs (median)");

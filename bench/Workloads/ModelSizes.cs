@@ -108,12 +108,14 @@ public static class ModelSizes
         return ids.ToArray();
     }
 
-    /// <summary>(B, n) ids, (B, n) attention mask, (B, n) token types and (B, 3, S, S) pixels on the device.</summary>
+    /// <summary>(B, n) ids, token types and (B, 3, S, S) pixels on the device; the (B, n) attention mask on the host.</summary>
     public static (Tensor Ids, Tensor Mask, Tensor Types, Tensor Pixels) Batch(Gemma3Config c, int batch, int textLength, Device device, ScalarType dtype)
     {
         var prompt = Prompt(c, textLength);
         var ids = torch.tensor(Enumerable.Repeat(prompt, batch).SelectMany(p => p).ToArray(), new long[] { batch, prompt.Length }, device: device);
-        var mask = torch.ones_like(ids);
+        // In host memory, as MedGemmaSession passes it: the generator then knows for free that nothing is padded
+        // (a mask on the GPU would count as padded and take the slower masked decode path).
+        var mask = torch.ones(ids.shape, dtype: ScalarType.Int64);
         var types = ids.eq(c.ImageTokenId).to(ScalarType.Int64);
         var pixels = torch.randn(new long[] { batch, c.Vision.NumChannels, c.Vision.ImageSize, c.Vision.ImageSize }, dtype: dtype, device: device);
         return (ids, mask, types, pixels);

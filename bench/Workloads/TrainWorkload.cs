@@ -47,7 +47,8 @@ public sealed class TrainWorkload : IWorkload
         foreach (var b in batches)
         {
             using var scope = torch.NewDisposeScope();
-            var (ids, mask, types, pixels) = ModelSizes.Batch(config, b, 64, device, dtype);
+            var (ids, hostMask, types, pixels) = ModelSizes.Batch(config, b, 64, device, dtype);
+            var mask = hostMask.to(device);   // the loss masks labels on the device, as the trainer's collated batches are
             var labels = ids.clone();
             var promptPositions = ids.shape[1] - 66; // hf_bench.py: labels[:, :262] = -100 for its 328-token sample
             labels.narrow(1, 0, promptPositions).fill_(-100);

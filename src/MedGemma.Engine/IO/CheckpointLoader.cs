@@ -133,11 +133,14 @@ public static class CheckpointLoader
         }
     }
 
+    /// <summary>The largest staging buffer; a CUDA load holds two per dtype in the checkpoint.</summary>
+    internal const long MaxChunkBytes = 64L << 20;
+
     /// <summary>Bytes per staging buffer: big enough that per-chunk overheads vanish next to the read, small next to a shard.</summary>
     internal static long DefaultChunkBytes(IEnumerable<string> files)
     {
         long largest = files.Select(f => new FileInfo(f).Length).DefaultIfEmpty(0).Max();
-        return Math.Clamp(largest / 16, 1L << 20, 64L << 20);
+        return Math.Clamp(largest / 16, 1L << 20, MaxChunkBytes);
     }
 
     static void ThrowIfCancelled(CancellationToken ct, string path)

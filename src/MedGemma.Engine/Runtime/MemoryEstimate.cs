@@ -6,7 +6,7 @@ namespace MedGemma.Engine.Runtime;
 
 /// <summary>Memory a checkpoint needs once loaded, from its safetensors headers alone (no tensor is read).</summary>
 /// <param name="ParameterBytes">All weights at the target dtype (integer tensors keep their own size).</param>
-/// <param name="LargestTensorBytes">The biggest single tensor as stored: the host staging buffer a load needs.</param>
+/// <param name="LargestTensorBytes">The biggest single tensor as stored: what a CPU load may read beside the weights.</param>
 public sealed record CheckpointMemory(long ParameterBytes, long LargestTensorBytes, int Tensors, ScalarType DType);
 
 /// <summary>Estimates and checks memory before a model is built, so "too big" is a clear error, not an abort mid-load.</summary>
@@ -41,15 +41,18 @@ public static class MemoryEstimate
     }
 
     /// <summary>
-    /// Throws ResourceUnavailable when the weights will not fit: on CUDA, the parameters on the device and one staging
-    /// tensor on the host; on the CPU, both on the host. <paramref name="extraBytes"/> adds activations/optimizer state.
+    /// Throws ResourceUnavailable when the weights will not fit: on CUDA, the parameters on the device and two staging
+    /// chunks on the host; on the CPU, the parameters and one tensor on the host. <paramref name="extraBytes"/> adds activations/optimizer state.
     /// CUDA free memory is not exposed by TorchSharp 0.107: it is taken from <paramref name="deviceFreeBytes"/>, else asked of the
     /// process's CUDA runtime (<see cref="CudaMemory"/>), else the device side is not checked.
     /// </summary>
     public static void EnsureFits(CheckpointMemory need, Device device, long extraBytes = 0, long? deviceFreeBytes = null, long? hostAvailableBytes = null)
     {
         long host = hostAvailableBytes ?? HostAvailableBytes() ?? long.MaxValue;
-        long hostNeed = need.LargestTensorBytes + (device.type == DeviceType.CPU ? need.ParameterBytes + extraBytes : 0);
+        // A CUDA load stages through two chunk-sized buffers (CheckpointLoader); a CPU load reads at most one tensor
+        // in the file's dtype beside the weights.
+        long staging = device.type == DeviceType.CUDA ? Math.Min(2 * need.LargestTensorBytes, 2 * CheckpointLoader.MaxChunkBytes) : need.LargestTensorBytes;
+        long hostNeed = staging + (device.type == DeviceType.CPU ? need.ParameterBytes + extraBytes : 0);
         if (hostNeed > host)
             throw NotEnough("host memory", hostNeed, host, need);
         if (device.type == DeviceType.CUDA) deviceFreeBytes ??= CudaMemory.TryGetInfo(device.index)?.Free;

@@ -31,9 +31,12 @@ public sealed class Gemma3DecoderLayer : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         var attn = self_attn.forward(input_layernorm.call(hidden), ctx);
-        hidden = hidden + post_attention_layernorm.call(attn);
+        hidden = Residual(hidden, post_attention_layernorm.call(attn));
         var ff = mlp.call(pre_feedforward_layernorm.call(hidden));
-        hidden = hidden + post_feedforward_layernorm.call(ff);
+        hidden = Residual(hidden, post_feedforward_layernorm.call(ff));
         return hidden.MoveToOuterDisposeScope();
     }
+
+    /// <summary>hidden + the fresh norm output, added into the latter when no graph is recorded (one tensor fewer per decoded token).</summary>
+    static Tensor Residual(Tensor hidden, Tensor normed) => torch.is_grad_enabled() ? hidden + normed : normed.add_(hidden);
 }

@@ -21,7 +21,11 @@ public sealed class Gemma3MLP : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        var h = nn.functional.gelu(gate_proj.call(x), TorchSharp.Modules.GELU.Approximate.tanh) * up_proj.call(x);
+        var gate = gate_proj.call(x);
+        // In place when no graph is recorded (2 fewer tensors per layer and decoded token); gelu's backward reads its input.
+        var h = torch.is_grad_enabled()
+            ? nn.functional.gelu(gate, TorchSharp.Modules.GELU.Approximate.tanh) * up_proj.call(x)
+            : gate.gelu_(TorchSharp.Modules.GELU.Approximate.tanh).mul_(up_proj.call(x));
         return down_proj.call(h).MoveToOuterDisposeScope();
     }
 }
