@@ -207,20 +207,31 @@ public sealed class TrainingLoop
     public double ValidationLoss(CancellationToken ct = default)
     {
         lora.Root.eval();
-        double sum = 0;
+        Tensor? sum = null;   // on the device, read once: the host collates the next batch while the device runs one
         long tokens = 0;
-        using var _ = no_grad();
-        foreach (var indices in Enumerable.Range(0, task.ValidationCount).Chunk(o.BatchSize))
+        try
         {
-            ct.ThrowIfCancellationRequested();
-            using var batch = task.Collate(true, indices);
-            if (batch.LabelTokens == 0) continue;
-            using var scope = NewDisposeScope();
-            sum += task.Loss(batch).item<float>() * batch.LabelTokens;
-            tokens += batch.LabelTokens;
+            using var _ = no_grad();
+            foreach (var indices in Enumerable.Range(0, task.ValidationCount).Chunk(o.BatchSize))
+            {
+                ct.ThrowIfCancellationRequested();
+                using var batch = task.Collate(true, indices);
+                if (batch.LabelTokens == 0) continue;
+                using var scope = NewDisposeScope();
+                // float32 loss times the token count, summed in float64: what reading each loss back gave.
+                var part = task.Loss(batch).to(float64).mul((double)batch.LabelTokens);
+                var total = sum is null ? part : sum.add(part);
+                sum?.Dispose();
+                sum = total.DetachFromDisposeScope();
+                tokens += batch.LabelTokens;
+            }
+            lora.Root.train();
+            return tokens == 0 ? double.NaN : sum!.item<double>() / tokens;
         }
-        lora.Root.train();
-        return tokens == 0 ? double.NaN : sum / tokens;
+        finally
+        {
+            sum?.Dispose();
+        }
     }
 
     TrainerState Validate(TrainerState state, CancellationToken ct)
