@@ -12,6 +12,7 @@ IWorkload[] workloads =
     new TrainWorkload(),
     new LoadWorkload(),
     new DicomWorkload(),
+    new OpsWorkload(),
 ];
 
 var options = BenchArgs.Parse(args);
