@@ -97,7 +97,7 @@ public sealed class TrainingLoop
                             // it (image decoding included) while the device still runs this step.
                             var following = b + window.Count;
                             if (following < batches.Count && state.Step + 1 < TotalSteps)
-                                next = Collate(batches.Skip(following).Take(o.GradientAccumulation).ToList());
+                                next = TryCollateAhead(batches.Skip(following).Take(o.GradientAccumulation).ToList());
                             loss = lossSum.item<double>();
                             gradNorm = norm?.item<float>() ?? 0;
                         }
@@ -156,6 +156,22 @@ public sealed class TrainingLoop
     }
 
     List<TrainingBatch> Collate(IReadOnlyList<int[]> window) => window.Select(indices => task.Collate(false, indices)).ToList();
+
+    /// <summary>
+    /// The next window collated ahead, or null when that fails (an unreadable image): the next step collates it
+    /// again and fails there, after this step is reported, logged and checkpointed, as without collating ahead.
+    /// </summary>
+    List<TrainingBatch>? TryCollateAhead(IReadOnlyList<int[]> window)
+    {
+        try
+        {
+            return Collate(window);
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+    }
 
     /// <summary>
     /// One optimizer step over the collated micro-batches of <paramref name="window"/> (disposed here). Returns the

@@ -25,6 +25,9 @@ public class TrainingLoopTests : IDisposable
         readonly Tensor x, y, vx, vy;
         readonly nn.Module<Tensor, Tensor> model;
         public int Collated;
+        /// <summary>From this training Collate call on (1-based), collating fails as an unreadable image does, every time; 0 = never.</summary>
+        public int FailFromTrainCollate;
+        int trainCollated;
 
         public ToyTask(nn.Module<Tensor, Tensor> model, int train = 10, int val = 4)
         {
@@ -41,6 +44,8 @@ public class TrainingLoopTests : IDisposable
         public TrainingBatch Collate(bool validation, IReadOnlyList<int> indices)
         {
             Collated++;
+            if (!validation && ++trainCollated >= FailFromTrainCollate && FailFromTrainCollate > 0)
+                throw new MedGemmaException(MedGemmaErrorKind.InvalidData, "BadSample", "A sample could not be read.", indices[0]);
             var idx = tensor(indices.Select(i => (long)i).ToArray());
             var (a, b) = validation ? (vx, vy) : (x, y);
             return new TrainingBatch(new Dictionary<string, Tensor> { ["x"] = a.index_select(0, idx), ["y"] = b.index_select(0, idx) }, indices.Count * 8, indices.Count);
@@ -141,6 +146,22 @@ public class TrainingLoopTests : IDisposable
         var e = Assert.Throws<MedGemmaException>(() =>
             new TrainingLoop(new ToyTask((nn.Module<Tensor, Tensor>)again.Root), again, "default", Options("mismatch", 2) with { BatchSize = 2, Resume = true }).Run());
         Assert.Equal("ResumeMismatch", e.ErrorId);
+    }
+
+    [Fact]
+    public void ASampleThatFailsStopsTheRunAfterTheStepsBeforeItAreRecorded()
+    {
+        var (_, lora) = NewModel();
+        // Step 1 collates 2 batches; the 3rd collation is step 2's first batch. The step before it must be complete
+        // (reported, logged, checkpointed) when the bad sample stops the run, even though the loop collates ahead.
+        var task = new ToyTask((nn.Module<Tensor, Tensor>)lora.Root) { FailFromTrainCollate = 3 };
+        var reported = new List<int>();
+        var progress = new SyncProgress(p => { if (p.Phase == "train") reported.Add(p.Step); });
+        var e = Assert.Throws<MedGemmaException>(() =>
+            new TrainingLoop(task, lora, "default", Options("bad") with { SaveEvery = 1, EvalEvery = 0 }, progress).Run());
+        Assert.Equal("BadSample", e.ErrorId);
+        Assert.Equal(new[] { 1 }, reported);
+        Assert.Equal(1, TrainerState.Read(Path.Combine(dir, "bad", "checkpoint", TrainerState.FileName)).Step);
     }
 
     sealed class SyncProgress(Action<TrainingProgress> onReport) : IProgress<TrainingProgress>
