@@ -9,7 +9,9 @@ namespace MedGemma.Engine.Runtime;
 /// backward other masks than the loss saw. CPU: the default generator's state, set for the recomputation and put
 /// back after it, so later draws are those of a run without checkpointing. CUDA: TorchSharp cannot read the CUDA
 /// generator's state, so the forward reseeds it with a seed drawn from the CPU generator (deterministic under
-/// manual_seed) and the recomputation reseeds it with the same seed.
+/// manual_seed) and the recomputation reseeds it with the same seed. Every GPU's generator is reseeded (manual_seed_all):
+/// torch.cuda.manual_seed seeds only the calling thread's current GPU, and backward runs on libtorch's thread for the
+/// tensor's GPU, which on cuda:N (N ≠ 0) is not the forward's current one.
 /// </summary>
 internal sealed class CheckpointRng
 {
@@ -32,7 +34,7 @@ internal sealed class CheckpointRng
         }
         long seed;
         using (var draw = torch.randint(long.MaxValue, new long[] { 1 }, dtype: ScalarType.Int64)) seed = draw.item<long>();
-        torch.cuda.manual_seed(seed);
+        torch.cuda.manual_seed_all(seed);
         return new CheckpointRng(null, seed);
     }
 
@@ -41,7 +43,7 @@ internal sealed class CheckpointRng
     {
         if (cpuState is null)
         {
-            torch.cuda.manual_seed(cudaSeed);
+            torch.cuda.manual_seed_all(cudaSeed);
             recompute();
             return;
         }
