@@ -36,8 +36,9 @@ public static class LogitsSampler
         }
         var probs = scores.softmax(-1);
         // TorchSharp 0.107 generators are always CPU generators (THSGenerator_new ignores the device), and libtorch
-        // refuses a CPU generator for a CUDA tensor: a seeded draw happens on the CPU (one read of the probabilities
-        // per step, so a host sync while sampling) and the ids go back to the logits' device.
+        // refuses a CPU generator for a CUDA tensor: a draw with one happens on the CPU (one read of the probabilities
+        // per step, so a host sync while sampling) and the ids go back to the logits' device. TokenGenerator passes
+        // none on CUDA (the device's default generator draws there, without a sync).
         if (generator is not null && probs.device_type != DeviceType.CPU)
             return probs.cpu().multinomial(1, false, generator).squeeze(-1).to(logits.device).MoveToOuterDisposeScope();
         return probs.multinomial(1, false, generator).squeeze(-1).MoveToOuterDisposeScope();

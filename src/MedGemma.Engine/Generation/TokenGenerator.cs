@@ -45,7 +45,14 @@ public sealed class TokenGenerator : IDisposable
         eosHost = eosIds.ToArray();
         eos = torch.tensor(eosHost, device: device).DetachFromDisposeScope();
         cache = new KvCache(model.Config.Text, BatchSize, (int)inputIds.shape[1] + options.MaxNewTokens, device, model.DType);
-        if (options.DoSample) rng = new torch.Generator(options.Seed ?? (ulong)Random.Shared.NextInt64(), device);
+        if (options.DoSample)
+        {
+            // TorchSharp 0.107's generators are CPU generators: on a GPU one would cost a device-to-host copy (a sync) of the
+            // probabilities per sampled token. There the device's default generator draws instead, seeded here when a seed is
+            // given (like transformers' set_seed, this resets the process's CUDA random state).
+            if (device.type != DeviceType.CUDA) rng = new torch.Generator(options.Seed ?? (ulong)Random.Shared.NextInt64(), device);
+            else if (options.Seed is { } seed) torch.cuda.manual_seed_all(unchecked((long)seed));
+        }
         tokens = torch.full(BatchSize, options.MaxNewTokens, pad, dtype: ScalarType.Int64, device: device).DetachFromDisposeScope();
         finished = torch.zeros(BatchSize, dtype: ScalarType.Bool, device: device).DetachFromDisposeScope();
         promptIds = Own(inputIds, device);
