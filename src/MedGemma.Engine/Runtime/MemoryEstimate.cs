@@ -49,9 +49,9 @@ public static class MemoryEstimate
     public static void EnsureFits(CheckpointMemory need, Device device, long extraBytes = 0, long? deviceFreeBytes = null, long? hostAvailableBytes = null)
     {
         long host = hostAvailableBytes ?? HostAvailableBytes() ?? long.MaxValue;
-        // A CUDA load stages through two chunk-sized buffers (CheckpointLoader); a CPU load reads at most one tensor
-        // in the file's dtype beside the weights.
-        long staging = device.type == DeviceType.CUDA ? Math.Min(2 * need.LargestTensorBytes, 2 * CheckpointLoader.MaxChunkBytes) : need.LargestTensorBytes;
+        // A CUDA load stages through two chunk-sized buffers per file dtype (StagingBuffers; counted for two dtypes, as
+        // a checkpoint mixing bf16 and float32 tensors has); a CPU load reads at most one tensor beside the weights.
+        long staging = device.type == DeviceType.CUDA ? 2 * Math.Min(2 * need.LargestTensorBytes, 2 * CheckpointLoader.MaxChunkBytes) : need.LargestTensorBytes;
         long hostNeed = staging + (device.type == DeviceType.CPU ? need.ParameterBytes + extraBytes : 0);
         if (hostNeed > host)
             throw NotEnough("host memory", hostNeed, host, need);

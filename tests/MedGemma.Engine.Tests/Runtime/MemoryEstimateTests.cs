@@ -34,11 +34,11 @@ public class MemoryEstimateTests
         Assert.Equal((MedGemmaErrorKind.ResourceUnavailable, "InsufficientMemory"), (ex.Kind, ex.ErrorId));
         Assert.Contains("9.00 GiB", ex.Message);
         Assert.Contains("4.00 GiB", ex.Message);
-        // On CUDA the host only stages two 64 MiB chunks (not the 1 GiB tensor); the device needs the weights.
+        // On CUDA the host only stages two 64 MiB chunks per file dtype, counted for two dtypes (not the 1 GiB tensor); the device needs the weights.
         var cuda = new Device(TorchSharp.DeviceType.CUDA, 0);
         MemoryEstimate.EnsureFits(need, cuda, hostAvailableBytes: 2L << 30);
-        MemoryEstimate.EnsureFits(need, cuda, deviceFreeBytes: 9L << 30, hostAvailableBytes: 200L << 20);
-        ex = Assert.Throws<MedGemmaException>(() => MemoryEstimate.EnsureFits(need, cuda, deviceFreeBytes: 9L << 30, hostAvailableBytes: 100L << 20));
+        MemoryEstimate.EnsureFits(need, cuda, deviceFreeBytes: 9L << 30, hostAvailableBytes: 256L << 20);
+        ex = Assert.Throws<MedGemmaException>(() => MemoryEstimate.EnsureFits(need, cuda, deviceFreeBytes: 9L << 30, hostAvailableBytes: 200L << 20));
         Assert.Contains("host memory", ex.Message);
         ex = Assert.Throws<MedGemmaException>(() => MemoryEstimate.EnsureFits(need, cuda, deviceFreeBytes: 6L << 30, hostAvailableBytes: 2L << 30));
         Assert.Contains("cuda", ex.Message);
