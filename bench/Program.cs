@@ -20,7 +20,7 @@ if (options.Has("help") || options.Positional.FirstOrDefault() is "help")
 {
     Console.WriteLine("Workloads:");
     foreach (var w in workloads) Console.WriteLine($"  {w.Name,-12} {w.Description}");
-    Console.WriteLine("Common options: --cpu (run every CPU workload), --repeat N, --warmup N, --size full|deep|mid|tiny, --device cpu|cuda, --dtype bf16|fp32, --kernel auto|eager|sdpa, --json PATH (merge the headline numbers into PATH)");
+    Console.WriteLine("Common options: --cpu (run every CPU workload), --repeat N, --warmup N, --size full|deep|mid|tiny, --device cpu|cuda, --dtype bf16|fp32, --kernel auto|eager|sdpa, --fused-norm, --json PATH (merge the headline numbers into PATH)");
     return 0;
 }
 
@@ -32,6 +32,9 @@ var selected = options.Positional.Count == 0
 // --kernel auto|eager|sdpa: the attention kernel of both towers (default: the engine's own default).
 if (options.Get("kernel") is { } kernel)
     MedGemma.Engine.Text.Gemma3Attention.DefaultKernel = Enum.Parse<MedGemma.Engine.Text.AttentionKernel>(kernel, ignoreCase: true);
+
+// --fused-norm: RMSNorm through libtorch's fused rms_norm at inference (an opt-in experiment; see Text/FusedRmsNorm.cs).
+if (options.Has("fused-norm")) MedGemma.Engine.Text.Gemma3RMSNorm.DefaultFusedInference = true;
 
 var exit = 0;
 foreach (var w in selected)

@@ -60,11 +60,13 @@ public sealed class CaptionWorkload : IWorkload
             var perToken = TensorsPerDecodeStep(model, ids, pixels, mask, types, options);
             var peak = memory?.PeakBytes ?? -1;
             Console.WriteLine($"   {b,5} {ids.shape[1],6} {firstToken * 1e3,9:F1} ms {total,7:F3} s {decode,13:F1} {b / total,11:F3} {perToken,14:F0} {Gib(peak),10}");
-            BenchReport.Record(a, $"caption_b{b}_first_token_s", firstToken);
-            BenchReport.Record(a, $"caption_b{b}_decode_tokens_per_s", decode);
-            BenchReport.Record(a, $"caption_b{b}_captions_per_s", b / total);
-            BenchReport.Record(a, $"caption_b{b}_seconds_per_{newTokens}_tokens", total);
-            if (peak >= 0) BenchReport.Record(a, $"caption_b{b}_peak_gib", peak / (double)(1L << 30));
+            // Experiments (--fused-norm) record under their own keys, so they never replace the headline numbers.
+            var key = Engine.Text.Gemma3RMSNorm.DefaultFusedInference ? $"caption_fusednorm_b{b}" : $"caption_b{b}";
+            BenchReport.Record(a, $"{key}_first_token_s", firstToken);
+            BenchReport.Record(a, $"{key}_decode_tokens_per_s", decode);
+            BenchReport.Record(a, $"{key}_captions_per_s", b / total);
+            BenchReport.Record(a, $"{key}_seconds_per_{newTokens}_tokens", total);
+            if (peak >= 0) BenchReport.Record(a, $"{key}_peak_gib", peak / (double)(1L << 30));
         }
         if (memory?.Source is { } src) Console.WriteLine($"   peak GPU memory from {src}");
         return 0;

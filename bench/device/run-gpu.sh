@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine, from the repository root, in ONE device call (use timeout_s 600; typically ~6 minutes, the per-step timeouts sum to 670 s worst case):
+# Runs on the GPU machine, from the repository root, in ONE device call (use timeout_s 600; typically ~6 minutes, the per-step timeouts sum to 710 s worst case):
 # our bench (caption, train, load on the MedGemma-4B-sized config) and the Hugging Face reference
 # (hf_bench.py) on the same card, then writes $OUT/result.json in the bench/results/ format.
 # Prepare .device/ first with bench/device/prepare.sh. Each step has its own timeout, so one hang
@@ -27,6 +27,7 @@ echo "### $(($(date +%s) - started)) s: hf_bench.py" >>"$log"
 timeout 200 python3 .device/hf_bench.py >"$OUT/hf.json" 2>"$OUT/hf.txt" || echo "### hf_bench.py exit $?" >>"$log"
 ckpt_dir=$(mktemp -d -t medgemma-bench-checkpoint.XXXXXX)   # local disk of the device machine, not the carried tree
 step 150 load --size "$size" --repeat 5 --dir "$ckpt_dir"
+step 40 caption --size "$size" --batches 1 --warmup 2 --repeat 5 --fused-norm   # opt-in fused RMSNorm: caption_fusednorm_b1_* vs caption_b1_*
 step 30 ops --width 2560 --calls 5000   # host cost per call on CUDA (TorchSharp vs TorchScript, fused rms_norm): picks the next decode lever
 echo "### $(($(date +%s) - started)) s: done" >>"$log"
 python3 .device/combine.py "$ours" "$OUT/hf.json" "bash bench/device/run-gpu.sh (carry .device from bench/device/prepare.sh)" >"$OUT/result.json"
