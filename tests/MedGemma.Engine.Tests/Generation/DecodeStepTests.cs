@@ -32,10 +32,8 @@ public sealed class DecodeStepTests(TokenGeneratorTests.Tiny tiny) : IClassFixtu
             using (var alone = new TokenGenerator(model, torch.tensor(Prompt).unsqueeze(0), null, null, null, Options))
                 Assert.Equal(expected, alone.Run()[0]);
 
-            const int pad = 2;
-            var shorter = Prompt[pad..];
-            var ids = torch.tensor(Prompt.Concat(new long[pad]).Concat(shorter).ToArray(), new long[] { 2, Prompt.Length });
-            var mask = torch.tensor(Enumerable.Repeat(1L, Prompt.Length).Concat(new long[pad]).Concat(Enumerable.Repeat(1L, shorter.Length)).ToArray(), new long[] { 2, Prompt.Length });
+            var shorter = Prompt[2..];
+            var (ids, mask) = LeftPaddedPair(Prompt, shorter);
             using var batch = new TokenGenerator(model, ids, null, mask, null, Options);
             var rows = batch.Run();
             Assert.Equal(expected, rows[0]);
@@ -49,8 +47,17 @@ public sealed class DecodeStepTests(TokenGeneratorTests.Tiny tiny) : IClassFixtu
 
     static GenerationOptions Options => new() { MaxNewTokens = NewTokens, EosTokenIds = Array.Empty<long>() };
 
+    /// <summary>A batch of <paramref name="longer"/> and <paramref name="shorter"/> left-padded to the longer (pad id 0) and its mask.</summary>
+    internal static (Tensor Ids, Tensor Mask) LeftPaddedPair(long[] longer, long[] shorter)
+    {
+        var pad = longer.Length - shorter.Length;
+        var ids = torch.tensor(longer.Concat(new long[pad]).Concat(shorter).ToArray(), new long[] { 2, longer.Length });
+        var mask = torch.tensor(Enumerable.Repeat(1L, longer.Length).Concat(new long[pad]).Concat(Enumerable.Repeat(1L, shorter.Length)).ToArray(), new long[] { 2, longer.Length });
+        return (ids, mask);
+    }
+
     /// <summary>Greedy ids from full forwards over the growing sequence (no cache, no mask).</summary>
-    static long[] Uncached(Gemma3ForConditionalGeneration model, long[] prompt, int count)
+    internal static long[] Uncached(Gemma3ForConditionalGeneration model, long[] prompt, int count)
     {
         var seq = prompt.ToList();
         using var noGrad = torch.no_grad();

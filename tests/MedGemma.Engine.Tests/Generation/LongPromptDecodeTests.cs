@@ -29,31 +29,15 @@ public sealed class LongPromptDecodeTests(TokenGeneratorTests.Tiny tiny) : IClas
             long[] longer = [2, 105, 300, 400, 500, 17, 33, 99, 120, 7, 8, 9, 301, 5, 6];
             var shorter = new long[] { 2, 44, 55, 66, 77, 88, 99, 110, 121, 132 }[..shorterLength];
             Assert.True(longer.Length > model.Config.Text.SlidingWindow + 4);
-            var pad = longer.Length - shorter.Length;
-            var ids = torch.tensor(longer.Concat(new long[pad]).Concat(shorter).ToArray(), new long[] { 2, longer.Length });
-            var mask = torch.tensor(Enumerable.Repeat(1L, longer.Length).Concat(new long[pad]).Concat(Enumerable.Repeat(1L, shorter.Length)).ToArray(), new long[] { 2, longer.Length });
+            var (ids, mask) = DecodeStepTests.LeftPaddedPair(longer, shorter);
             using var batch = new TokenGenerator(model, ids, null, mask, null, new GenerationOptions { MaxNewTokens = NewTokens, EosTokenIds = Array.Empty<long>() });
             var rows = batch.Run();
-            Assert.Equal(Uncached(model, longer), rows[0]);
-            Assert.Equal(Uncached(model, shorter), rows[1]);
+            Assert.Equal(DecodeStepTests.Uncached(model, longer, NewTokens), rows[0]);
+            Assert.Equal(DecodeStepTests.Uncached(model, shorter, NewTokens), rows[1]);
         }
         finally
         {
             Gemma3Attention.Kernel = Gemma3Attention.DefaultKernel;
         }
-    }
-
-    /// <summary>Greedy ids from full forwards over the growing sequence (no cache, no mask).</summary>
-    static long[] Uncached(Gemma3ForConditionalGeneration model, long[] prompt)
-    {
-        var seq = prompt.ToList();
-        using var noGrad = torch.no_grad();
-        for (var i = 0; i < NewTokens; i++)
-        {
-            using var scope = torch.NewDisposeScope();
-            using var output = model.Forward(new Gemma3Inputs { InputIds = torch.tensor(seq.ToArray()).unsqueeze(0), LogitsToKeep = 1 });
-            seq.Add(output.Logits[0, -1].argmax().item<long>());
-        }
-        return seq.Skip(prompt.Length).ToArray();
     }
 }
