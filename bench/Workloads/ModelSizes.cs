@@ -41,16 +41,14 @@ public static class ModelSizes
 
     // The mid text model with a vision tower at the full image size (896 px: 4096 patches, as MedGemma), narrow but
     // 6 layers deep: where the vision tower's activations in training (and gradient checkpointing) show on a CPU.
-    public const string MidVision = """
-    {"model_type": "gemma3", "boi_token_index": 255999, "eoi_token_index": 256000, "eos_token_id": [1, 106], "image_token_index": 262144,
-     "mm_tokens_per_image": 256,
-     "text_config": {"head_dim": 128, "hidden_size": 512, "intermediate_size": 2048, "num_attention_heads": 4, "num_hidden_layers": 4,
-       "num_key_value_heads": 2, "query_pre_attn_scalar": 128, "rope_local_base_freq": 10000.0,
-       "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "rope_theta": 1000000.0, "sliding_window": 128,
-       "sliding_window_pattern": 4, "vocab_size": 262208},
-     "vision_config": {"hidden_size": 256, "image_size": 896, "intermediate_size": 1024, "num_attention_heads": 4,
-       "num_hidden_layers": 6, "patch_size": 14, "vision_use_head": false, "layer_norm_eps": 1e-6}}
-    """;
+    static string MidVision()
+    {
+        var config = JsonNode.Parse(Mid)!.AsObject();
+        var vision = config["vision_config"]!.AsObject();
+        vision["image_size"] = 896;
+        vision["num_hidden_layers"] = 6;
+        return config.ToJsonString();
+    }
 
     // The full model's depth and layer pattern (34 layers, sliding window 1024 every 6th global, 8 query / 4 kv heads)
     // at width 64: a CPU decode step then costs mostly TorchSharp's per-op host overhead, as batch-1 decode on a GPU does.
@@ -82,7 +80,7 @@ public static class ModelSizes
         "full" => Full,
         "mid" => Mid,
         "deep" => Deep,
-        "mid-vision" => MidVision,
+        "mid-vision" => MidVision(),
         "tiny" => Tiny,
         _ => throw new ArgumentException($"Unknown --size '{size}' (full, deep, mid, mid-vision, tiny)."),
     };
