@@ -103,6 +103,17 @@ public sealed class KvCache : IDisposable
         return torch.cat(new[] { slotPos, fresh }).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// What a one-token step of a layer writes and reads, for a step that does <see cref="Update"/>'s work itself
+    /// (<see cref="Text.DecodeLayerScript"/>): the layer's key and value buffers, the [1] slot index to write, and how
+    /// many leading positions to attend to after the write (-1 = the whole buffer, a ring).
+    /// </summary>
+    internal (Tensor Keys, Tensor Values, Tensor Slot, int AttendLength) StepTargets(int layer)
+    {
+        CheckRoom(1);
+        return ring[layer] ? (keys[layer], values[layer], ringSlot!, -1) : (keys[layer], values[layer], writeSlot, Length + 1);
+    }
+
     /// <summary>Stores the new keys/values [B, Hkv, n, D] of a layer and returns the keys/values to attend to.</summary>
     internal (Tensor Keys, Tensor Values) Update(int layer, Tensor k, Tensor v)
     {

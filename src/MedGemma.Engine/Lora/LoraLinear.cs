@@ -47,6 +47,10 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public Linear LoraA(string adapter) => (Linear)lora_A[adapter];
     public Linear LoraB(string adapter) => (Linear)lora_B[adapter];
     public double Scaling(string adapter) => scaling[adapter];
+    /// <summary>The adapter's scaling as a Scalar held by the layer (for TorchScript calls).</summary>
+    internal Scalar ScalingScalar(string adapter) => scalingScalar[adapter];
+    /// <summary>Whether the active adapter's dropout would drop anything now (training mode, p &gt; 0).</summary>
+    internal bool DropoutIsActive => ActiveAdapter is not null && lora_dropout[ActiveAdapter] is Dropout d && d.training;
 
     /// <summary>PEFT's update_layer with init_lora_weights=True: A Kaiming-uniform(a=√5), B zeros, float32.</summary>
     public void AddAdapter(string name, LoraConfig config)

@@ -22,5 +22,5 @@ def gemma_rms_norm(x: Tensor, w: Tensor, eps: float) -> Tensor:
     static readonly Lazy<jit.CompilationUnit> Unit = new(() => jit.compile(Script), LazyThreadSafetyMode.ExecutionAndPublication);
 
     /// <summary>x·rsqrt(mean(x²) + eps)·(1 + w) in float32, cast back to x's dtype (the same math as <see cref="Gemma3RMSNorm"/>).</summary>
-    public static Tensor Apply(Tensor x, Tensor weight, double eps) => (Tensor)Unit.Value.invoke("gemma_rms_norm", x, weight, eps);
+    public static Tensor Apply(Tensor x, Tensor weight, Scalar eps) => (Tensor)Unit.Value.invoke("gemma_rms_norm", x, weight, eps);
 }

@@ -53,6 +53,14 @@ public sealed class Gemma3Attention : nn.Module
     }
 
     public bool IsSliding => sliding;
+    internal int LayerIndex => layerIdx;
+    internal int HeadCount => heads;
+    internal int KvHeadCount => kvHeads;
+    internal int HeadDimension => headDim;
+    internal double? Softcap => softcap;
+    /// <summary>The query_pre_attn_scalar^-0.5 scaling and SDPA's pre-scale of q (scaling·sqrt(D)), held for TorchScript calls.</summary>
+    internal Scalar ScalingScalar => HeldScalars.Real(scaling);
+    internal Scalar SdpaQueryFactor => HeldScalars.Real(scaling * Math.Sqrt(headDim));
 
     static readonly AsyncLocal<AttentionKernel?> kernelOverride = new();
 

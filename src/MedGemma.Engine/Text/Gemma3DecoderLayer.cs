@@ -27,8 +27,28 @@ public sealed class Gemma3DecoderLayer : nn.Module
 
     public bool IsSliding => self_attn.IsSliding;
 
+    static readonly AsyncLocal<bool?> scriptedOverride = new();
+
+    /// <summary>
+    /// Process-wide default for decode steps (one token against the KV cache, no gradient graph): whether a layer
+    /// runs as one TorchScript call (<see cref="DecodeLayerScript"/>) instead of ~50 TorchSharp calls.
+    /// null (the default) = on CUDA only, where decoding is bound by host time per op; on a CPU both cost about the same.
+    /// </summary>
+    public static bool? DefaultScriptedDecode { get; set; }
+
+    /// <summary>The setting for the current async flow: an override set here, else <see cref="DefaultScriptedDecode"/>.</summary>
+    public static bool? ScriptedDecode
+    {
+        get => scriptedOverride.Value ?? DefaultScriptedDecode;
+        set => scriptedOverride.Value = value;
+    }
+
     public Tensor forward(Tensor hidden, AttentionContext ctx)
     {
+        if (ctx.Cache is not null && hidden.shape[1] == 1 && !torch.is_grad_enabled()
+            && (ScriptedDecode ?? hidden.device_type == DeviceType.CUDA)
+            && DecodeLayerScript.TryRun(this, hidden, ctx) is { } stepped)
+            return stepped;
         using var scope = torch.NewDisposeScope();
         var attn = self_attn.forward(input_layernorm.call(hidden), ctx);
         hidden = Residual(hidden, post_attention_layernorm.call(attn));
