@@ -20,7 +20,7 @@ if (options.Has("help") || options.Positional.FirstOrDefault() is "help")
 {
     Console.WriteLine("Workloads:");
     foreach (var w in workloads) Console.WriteLine($"  {w.Name,-12} {w.Description}");
-    Console.WriteLine("Common options: --cpu (run every CPU workload), --repeat N, --warmup N, --size full|deep|mid|tiny, --device cpu|cuda, --dtype bf16|fp32, --kernel auto|eager|sdpa, --fused-norm, --json PATH (merge the headline numbers into PATH)");
+    Console.WriteLine("Common options: --cpu (run every CPU workload), --repeat N, --warmup N, --size full|deep|mid|tiny, --device cpu|cuda, --dtype bf16|fp32, --kernel auto|eager|sdpa, --fused-norm on|off, --scripted-decode on|off (defaults: fused norm on CUDA only, scripted decode on), --json PATH (merge the headline numbers into PATH)");
     return 0;
 }
 
@@ -33,8 +33,19 @@ var selected = options.Positional.Count == 0
 if (options.Get("kernel") is { } kernel)
     MedGemma.Engine.Text.Gemma3Attention.DefaultKernel = Enum.Parse<MedGemma.Engine.Text.AttentionKernel>(kernel, ignoreCase: true);
 
-// --fused-norm: RMSNorm through libtorch's fused rms_norm at inference (an opt-in experiment; see Text/FusedRmsNorm.cs).
-if (options.Has("fused-norm")) MedGemma.Engine.Text.Gemma3RMSNorm.DefaultFusedInference = true;
+// --fused-norm on|off: RMSNorm through libtorch's fused rms_norm at inference (Text/FusedRmsNorm.cs);
+// --scripted-decode on|off: each decoder layer's decode step as one TorchScript call (Text/DecodeLayerScript.cs).
+// Unset, the engine's defaults hold (fused norm on CUDA only, scripted decode everywhere); set, caption rows record under their own keys.
+if (OnOff("fused-norm") is { } fusedNorm) MedGemma.Engine.Text.Gemma3RMSNorm.DefaultFusedInference = fusedNorm;
+if (OnOff("scripted-decode") is { } scripted) MedGemma.Engine.Text.Gemma3DecoderLayer.DefaultScriptedDecode = scripted;
+
+bool? OnOff(string name) => options.Get(name) switch
+{
+    null => options.Has(name) ? true : null,
+    "on" or "true" or "1" => true,
+    "off" or "false" or "0" => false,
+    var v => throw new ArgumentException($"--{name} takes on or off, not '{v}'."),
+};
 
 var exit = 0;
 foreach (var w in selected)

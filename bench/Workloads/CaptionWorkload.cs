@@ -60,8 +60,7 @@ public sealed class CaptionWorkload : IWorkload
             var perToken = TensorsPerDecodeStep(model, ids, pixels, mask, types, options);
             var peak = memory?.PeakBytes ?? -1;
             Console.WriteLine($"   {b,5} {ids.shape[1],6} {firstToken * 1e3,9:F1} ms {total,7:F3} s {decode,13:F1} {b / total,11:F3} {perToken,14:F0} {Gib(peak),10}");
-            // Experiments (--fused-norm) record under their own keys, so they never replace the headline numbers.
-            var key = Engine.Text.Gemma3RMSNorm.DefaultFusedInference ? $"caption_fusednorm_b{b}" : $"caption_b{b}";
+            var key = $"caption{Variant()}_b{b}";
             BenchReport.Record(a, $"{key}_first_token_s", firstToken);
             BenchReport.Record(a, $"{key}_decode_tokens_per_s", decode);
             BenchReport.Record(a, $"{key}_captions_per_s", b / total);
@@ -69,7 +68,20 @@ public sealed class CaptionWorkload : IWorkload
             if (peak >= 0) BenchReport.Record(a, $"{key}_peak_gib", peak / (double)(1L << 30));
         }
         if (memory?.Source is { } src) Console.WriteLine($"   peak GPU memory from {src}");
+        if (Engine.Text.Gemma3DecoderLayer.ScriptedDecodeDisabledReason is { } why) Console.WriteLine($"   scripted decode steps were OFF (eager fallback): {why}");
         return 0;
+    }
+
+    /// <summary>
+    /// Rows run with --fused-norm or --scripted-decode set explicitly record under their own keys (e.g.
+    /// caption_scripteddecode-off_b1), so a comparison row never replaces the headline numbers of the engine's defaults.
+    /// </summary>
+    static string Variant()
+    {
+        var v = "";
+        if (Engine.Text.Gemma3RMSNorm.DefaultFusedInference is bool f) v += f ? "_fusednorm" : "_plainnorm";
+        if (Engine.Text.Gemma3DecoderLayer.DefaultScriptedDecode is bool s) v += s ? "_scripteddecode" : "_eagerdecode";
+        return v;
     }
 
     /// <summary>

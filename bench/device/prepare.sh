@@ -10,6 +10,6 @@ pub=$(mktemp -d)
 dotnet publish bench/MedGemma.Bench.csproj -c Release -o "$pub" -p:UseAppHost=false >/dev/null
 bash "$shared/device/pack.sh" "$pub"
 cp "$shared/reference/hf_bench.py" .device/hf_bench.py
-cp bench/device/combine.py .device/combine.py
+cp bench/device/combine.py bench/device/hf_parts.py .device/
 rm -rf "$pub"
 echo "ready: .device/ ($(du -sm .device | cut -f1) MiB); now call the device tool with carry [\".device\"] and: bash bench/device/run-gpu.sh"

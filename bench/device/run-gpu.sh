@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine, from the repository root, in ONE device call (use timeout_s 600; typically ~6 minutes; BENCH_BUDGET
-# (default 540 s) caps the whole script: each step's timeout shrinks to what is left, most important rows first):
-# our bench (caption, train, load on the MedGemma-4B-sized config) and the Hugging Face reference
-# (hf_bench.py) on the same card, then writes $OUT/result.json in the bench/results/ format.
-# Prepare .device/ first with bench/device/prepare.sh. Each step has its own timeout, so one hang
-# loses one row, not the run. Full logs: $OUT/bench.txt and $OUT/hf.txt; a summary table prints last.
+# Runs on the GPU machine, from the repository root, in ONE device call: our bench (caption, train, load on the
+# MedGemma-4B-sized config) and the Hugging Face reference (hf_bench.py, in parts through hf_parts.py) on the same
+# card, then writes $OUT/result.json in the bench/results/ format. Prepare .device/ first with bench/device/prepare.sh.
+#   BENCH_BUDGET  whole-script seconds (default 540; the device call's timeout_s must be larger): every step's
+#                 timeout shrinks to what is left, so combine.py always runs; steps go most important first.
+#   BENCH_STEPS   which steps, in this order (default: all of them, as listed below).
+# Each step has its own timeout, so one hang loses one row, not the run. Full logs: $OUT/bench.txt, $OUT/hf-*.txt.
 set -uo pipefail
 OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
@@ -13,7 +14,7 @@ app=.device/app/MedGemma.Bench.dll
 [ -f "$app" ] || { echo "no $app: run bench/device/prepare.sh first and carry .device" >&2; exit 2; }
 log="$OUT/bench.txt"; ours="$OUT/ours.json"
 started=$(date +%s)
-budget=${BENCH_BUDGET:-540}   # whole-script seconds: later steps shrink so combine.py still runs inside the device call's limit
+budget=${BENCH_BUDGET:-540}
 left() { local l=$(( budget - 15 - ($(date +%s) - started) )); [ "$1" -lt "$l" ] && l=$1; echo $l; }
 step() { # step SECONDS ARGS... : one bench process (one row family; device memory is measured per process)
   local limit; limit=$(left "$1"); shift
@@ -21,19 +22,41 @@ step() { # step SECONDS ARGS... : one bench process (one row family; device memo
   echo "### $(($(date +%s) - started)) s: bench $* (limit ${limit} s)" >>"$log"
   timeout "$limit" bash .device/run.sh dotnet "$app" "$@" --json "$ours" >>"$log" 2>&1 || echo "### exit $? for: $*" >>"$log"
 }
+hf() { # hf PART SECONDS : a part of hf_bench.py; SIGINT at the limit keeps the rows it finished
+  local limit; limit=$(left "$2")
+  [ "$limit" -gt 5 ] || { echo "### skipped (budget spent): hf $1" >>"$log"; return; }
+  echo "### $(($(date +%s) - started)) s: hf_bench.py part $1 (limit ${limit} s)" >>"$log"
+  timeout -s INT -k 20 "$limit" python3 .device/hf_parts.py .device/hf_bench.py "$1" >"$OUT/hf-$1.json" 2>"$OUT/hf-$1.txt" || echo "### hf part $1 exit $?" >>"$log"
+  tail -n 3 "$OUT/hf-$1.txt" >>"$log"
+}
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv >>"$log" 2>&1
 size=${BENCH_SIZE:-full}   # BENCH_SIZE=mid for a quick dry run of the script itself
-step 130 caption --size "$size" --batches 1,8 --warmup 2 --repeat 5
-step 60 train --size "$size" --batches 4 --warmup 3 --repeat 8
-step 50 train --size "$size" --batches 4 --warmup 2 --repeat 5 --gradient-checkpointing
-echo "### $(($(date +%s) - started)) s: hf_bench.py" >>"$log"
-timeout "$(left 200)" python3 .device/hf_bench.py >"$OUT/hf.json" 2>"$OUT/hf.txt" || echo "### hf_bench.py exit $?" >>"$log"
 ckpt_dir=$(mktemp -d -t medgemma-bench-checkpoint.XXXXXX)   # local disk of the device machine, not the carried tree
-step 150 load --size "$size" --repeat 5 --dir "$ckpt_dir"
-step 50 train --size "$size" --batches 1 --warmup 3 --repeat 8
-step 40 caption --size "$size" --batches 1 --warmup 2 --repeat 5 --fused-norm   # opt-in fused RMSNorm: caption_fusednorm_b1_* vs caption_b1_*
-step 30 ops --width 2560 --calls 5000   # host cost per call on CUDA (TorchSharp vs TorchScript, fused rms_norm): picks the next decode lever
+for s in ${BENCH_STEPS:-caption hf-train hf-generate train-b4 train-gc caption-eager load train-b1 ops}; do
+  case $s in
+    caption)       step 100 caption --size "$size" --batches 1,8 --warmup 2 --repeat 5 ;;
+    hf-train)      hf train 90 ;;
+    hf-generate)   hf generate 200 ;;   # the static-cache rows compile the model first (minutes)
+    train-b4)      step 60 train --size "$size" --batches 4 --warmup 3 --repeat 8 ;;
+    train-gc)      step 50 train --size "$size" --batches 4 --warmup 2 --repeat 5 --gradient-checkpointing ;;
+    caption-eager) step 40 caption --size "$size" --batches 1 --warmup 2 --repeat 5 --scripted-decode off ;;   # the decode step as ~50 TorchSharp calls per layer
+    load)          step 150 load --size "$size" --repeat 5 --dir "$ckpt_dir" ;;
+    train-b1)      step 50 train --size "$size" --batches 1 --warmup 3 --repeat 8 ;;
+    ops)           step 30 ops --width 2560 --calls 5000 ;;   # host cost per call on CUDA (TorchSharp vs TorchScript)
+    *) echo "### unknown step $s" >>"$log" ;;
+  esac
+done
 echo "### $(($(date +%s) - started)) s: done" >>"$log"
-python3 .device/combine.py "$ours" "$OUT/hf.json" "bash bench/device/run-gpu.sh (carry .device from bench/device/prepare.sh)" >"$OUT/result.json"
-tail -n 60 "$log"
+python3 - "$OUT" >"$OUT/hf.json" <<'PY'
+import json, sys, os
+res = {}
+for part in ("generate", "train"):
+    p = os.path.join(sys.argv[1], f"hf-{part}.json")
+    try: res.update({k: v for k, v in json.load(open(p)).items() if k not in res})
+    except Exception as e: res.setdefault("errors", []).append(f"{part}: {e}")
+print(json.dumps(res, indent=1))
+PY
+python3 .device/combine.py "$ours" "$OUT/hf.json" "bash bench/device/run-gpu.sh (BENCH_STEPS='${BENCH_STEPS:-all}'; carry .device from bench/device/prepare.sh)" >"$OUT/result.json"
+rm -f "$OUT/hf-generate.json" "$OUT/hf-train.json"   # merged into hf.json; at most 8 files come back
+tail -n 70 "$log"
 python3 .device/combine.py --table "$OUT/result.json"

@@ -41,6 +41,7 @@ public static class TorchRuntime
         lock (Gate)
         {
             if (_initialized) return;
+            CudaAllocatorDefaults.Apply();
             var dir = Environment.GetEnvironmentVariable(LibTorchVariable);
             if (!string.IsNullOrWhiteSpace(dir))
             {

@@ -109,8 +109,26 @@ def decode_layer(h: Tensor, eps: float, kv_heads: int, rep: int, head_dim: int,
             sliding ? ctx.LocalCos : ctx.GlobalCos, sliding ? ctx.LocalSin : ctx.GlobalSin, keys, values, slot, attendLength,
             mask, ctx.RowsNeverEmpty, sdpa, attn.SdpaQueryFactor, attn.ScalingScalar, MaskedValue,
         });
-        return (Tensor)Unit.Value.invoke("decode_layer", args.ToArray()!);
+        if (DisabledReason is not null) return null;
+        try
+        {
+            var result = (Tensor)Unit.Value.invoke("decode_layer", args.ToArray()!);
+            succeeded = true;
+            return result;
+        }
+        catch (Exception e) when (!succeeded && e is not OutOfMemoryException)
+        {
+            // A libtorch that cannot compile or run the script (an old version, a backend without one of its ops)
+            // must not stop captioning: the eager step computes the same, and rewrites any cache slot written here.
+            DisabledReason = $"{e.GetType().Name}: {e.Message.Split('\n')[0]}";
+            return null;
+        }
     }
+
+    static volatile bool succeeded;
+
+    /// <summary>Why the script is off for this process (its first call failed; decode steps run eagerly), else null.</summary>
+    public static string? DisabledReason { get; private set; }
 
     // float32's lowest value, as the eager path fills masked scores; held, like every Scalar passed here.
     static readonly Scalar MaskedValue = ((double)float.MinValue).ToScalar();
