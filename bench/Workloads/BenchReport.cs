@@ -6,6 +6,8 @@ namespace MedGemma.Bench.Workloads;
 /// <summary>
 /// Collects the headline numbers into a JSON object (the "ours" part of bench/results/*.json) when
 /// <c>--json PATH</c> is given; each process merges its keys into the file, so one row per process works.
+/// <c>--key-suffix S</c> appends S to every key, so a comparison run (another allocator setting, say) never
+/// replaces the headline numbers.
 /// </summary>
 public static class BenchReport
 {
@@ -16,7 +18,7 @@ public static class BenchReport
         var path = args.Get("json");
         if (string.IsNullOrEmpty(path)) return;
         var root = File.Exists(path) ? JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? new JsonObject() : new JsonObject();
-        root[key] = value;
+        root[key + (args.Get("key-suffix") ?? "")] = value;
         var tmp = path + ".tmp";
         File.WriteAllText(tmp, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         File.Move(tmp, path, overwrite: true);

@@ -26,6 +26,7 @@ def table(res):
         ("train samples/s B4 (must >= 1, stretch 1.5)", o.get("train_b4_samples_per_s"), g("train_lora_B4", "samples_per_s"), "ratio"),
         ("train peak GiB B4 vs reserved+1 (must <= 1)", o.get("train_b4_peak_gib"), _plus1(g("train_lora_B4", "peak_reserved_GiB")), "ratio"),
         ("train gradckpt peak GiB B4 (must <= 16)", o.get("train_b4_gradckpt_peak_gib"), 16.0, "ratio"),
+        ("train gradckpt peak GiB B4, fixed segments (libtorch default)", o.get("train_b4_gradckpt_peak_gib_fixedsegments"), 16.0, "ratio"),
         ("load s vs disk read s (must <= 2)", o.get("load_seconds"), o.get("load_disk_read_seconds"), "ratio"),
         ("load peak host GiB vs largest shard (must <= 1.2)", o.get("load_peak_host_gib"), o.get("load_largest_shard_gib"), "ratio"),
         ("MedGemmaModel.Load s (build + load) vs disk read s", o.get("load_model_seconds"), o.get("load_disk_read_seconds"), "ratio"),

@@ -32,13 +32,16 @@ hf() { # hf PART SECONDS : a part of hf_bench.py; SIGINT at the limit keeps the 
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv >>"$log" 2>&1
 size=${BENCH_SIZE:-full}   # BENCH_SIZE=mid for a quick dry run of the script itself
 ckpt_dir=$(mktemp -d -t medgemma-bench-checkpoint.XXXXXX)   # local disk of the device machine, not the carried tree
-for s in ${BENCH_STEPS:-caption hf-train hf-generate train-b4 train-gc caption-eager load train-b1 ops}; do
+for s in ${BENCH_STEPS:-caption hf-train train-b4 train-gc hf-generate caption-eager train-gc-fixed load train-b1 ops}; do
   case $s in
     caption)       step 100 caption --size "$size" --batches 1,8 --warmup 2 --repeat 5 ;;
     hf-train)      hf train 90 ;;
-    hf-generate)   hf generate 200 ;;   # the static-cache rows compile the model first (minutes)
+    hf-generate)   hf generate 240 ;;   # the static-cache rows compile the model first (minutes)
     train-b4)      step 60 train --size "$size" --batches 4 --warmup 3 --repeat 8 ;;
     train-gc)      step 50 train --size "$size" --batches 4 --warmup 2 --repeat 5 --gradient-checkpointing ;;
+    train-gc-fixed) # the engine defaults to expandable segments; this row runs libtorch's default fixed segments
+                   PYTORCH_ALLOC_CONF=expandable_segments:False PYTORCH_CUDA_ALLOC_CONF=expandable_segments:False \
+                   step 50 train --size "$size" --batches 4 --warmup 2 --repeat 5 --gradient-checkpointing --key-suffix _fixedsegments ;;
     caption-eager) step 40 caption --size "$size" --batches 1 --warmup 2 --repeat 5 --scripted-decode off ;;   # the decode step as ~50 TorchSharp calls per layer
     load)          step 150 load --size "$size" --repeat 5 --dir "$ckpt_dir" ;;
     train-b1)      step 50 train --size "$size" --batches 1 --warmup 3 --repeat 8 ;;
