@@ -90,7 +90,7 @@ def decode_layer(h: Tensor, eps: float, kv_heads: int, rep: int, head_dim: int,
     public static Tensor? TryRun(Gemma3DecoderLayer layer, Tensor hidden, AttentionContext ctx)
     {
         var attn = layer.self_attn;
-        if (attn.Softcap is not null || layer.training) return null;
+        if (DisabledReason is not null || attn.Softcap is not null || layer.training) return null;
         var args = new List<object?>(64)
         {
             hidden, layer.input_layernorm.EpsScalar, attn.KvHeadCount, attn.HeadCount / attn.KvHeadCount, attn.HeadDimension,
@@ -109,23 +109,23 @@ def decode_layer(h: Tensor, eps: float, kv_heads: int, rep: int, head_dim: int,
             sliding ? ctx.LocalCos : ctx.GlobalCos, sliding ? ctx.LocalSin : ctx.GlobalSin, keys, values, slot, attendLength,
             mask, ctx.RowsNeverEmpty, sdpa, attn.SdpaQueryFactor, attn.ScalingScalar, MaskedValue,
         });
-        if (DisabledReason is not null) return null;
+        Interlocked.Increment(ref calls);
         try
         {
-            var result = (Tensor)Unit.Value.invoke("decode_layer", args.ToArray()!);
-            succeeded = true;
-            return result;
+            return (Tensor)Unit.Value.invoke("decode_layer", args.ToArray()!);
         }
-        catch (Exception e) when (!succeeded && e is not OutOfMemoryException)
+        catch (Exception e) when (Volatile.Read(ref calls) <= WarmUpCalls)
         {
-            // A libtorch that cannot compile or run the script (an old version, a backend without one of its ops)
-            // must not stop captioning: the eager step computes the same, and rewrites any cache slot written here.
+            // A libtorch that cannot compile, optimise (TorchScript re-optimises and fuses during its first calls)
+            // or run the script must not stop captioning: the eager step computes the same, and rewrites any cache
+            // slot written here; the script writes nothing else in place.
             DisabledReason = $"{e.GetType().Name}: {e.Message.Split('\n')[0]}";
             return null;
         }
     }
 
-    static volatile bool succeeded;
+    const int WarmUpCalls = 1000;
+    static int calls;
 
     /// <summary>Why the script is off for this process (its first call failed; decode steps run eagerly), else null.</summary>
     public static string? DisabledReason { get; private set; }
