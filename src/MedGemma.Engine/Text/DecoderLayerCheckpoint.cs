@@ -32,6 +32,7 @@ internal sealed class DecoderLayerCheckpoint : torch.autograd.SingleTensorFuncti
 
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor gradOutput)
     {
+        ReturnedGradients.ReleaseConsumed();
         var saved = ctx.get_saved_variables();
         var layer = (Gemma3DecoderLayer)ctx.get_data("layer");
         Tensor gradInput;
@@ -44,6 +45,10 @@ internal sealed class DecoderLayerCheckpoint : torch.autograd.SingleTensorFuncti
             torch.autograd.backward(new[] { y }, new[] { gradOutput });
             gradInput = x.grad!.clone().MoveToOuterDisposeScope();
         }
-        return new List<Tensor> { gradInput, null!, null!, null!, null! };  // one entry per argument of apply()
+        // These handles were made for this call (unpacked saved tensors, the incoming gradient); dropping them now
+        // rather than at some later garbage collection frees the device memory they keep alive.
+        foreach (var t in saved) t.Dispose();
+        gradOutput.Dispose();
+        return new List<Tensor> { ReturnedGradients.Hand(gradInput), null!, null!, null!, null! };  // one entry per argument of apply()
     }
 }

@@ -196,6 +196,7 @@ public sealed class TrainingLoop
                 var weight = (double)batch.LabelTokens / tokens;
                 var l = task.Loss(batch);
                 (l * weight).backward();
+                ReturnedGradients.ReleaseConsumed();
                 // float32 loss times a float64 weight, summed in float64: what reading each loss back would give.
                 var part = l.detach().to(float64).mul(weight);
                 var sum = loss is null ? part : loss.add(part);

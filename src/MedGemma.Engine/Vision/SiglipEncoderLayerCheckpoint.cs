@@ -26,6 +26,7 @@ internal sealed class SiglipEncoderLayerCheckpoint : torch.autograd.SingleTensor
 
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor gradOutput)
     {
+        ReturnedGradients.ReleaseConsumed();
         var saved = ctx.get_saved_variables();
         var layer = (SiglipEncoderLayer)ctx.get_data("layer");
         var rng = (CheckpointRng)ctx.get_data("rng");
@@ -39,6 +40,10 @@ internal sealed class SiglipEncoderLayerCheckpoint : torch.autograd.SingleTensor
             torch.autograd.backward(new[] { y }, new[] { gradOutput });
             gradInput = x.grad!.clone().MoveToOuterDisposeScope();
         }
-        return new List<Tensor> { gradInput, null! };  // one entry per argument of apply()
+        // These handles were made for this call (unpacked saved tensors, the incoming gradient); dropping them now
+        // rather than at some later garbage collection frees the device memory they keep alive.
+        foreach (var t in saved) t.Dispose();
+        gradOutput.Dispose();
+        return new List<Tensor> { ReturnedGradients.Hand(gradInput), null! };  // one entry per argument of apply()
     }
 }
