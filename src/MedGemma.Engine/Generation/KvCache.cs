@@ -62,6 +62,35 @@ public sealed class KvCache : IDisposable
     public bool IsRing(int layer) => ring[layer];
 
     /// <summary>
+    /// Device-step mode (<see cref="EnterDeviceSteps"/>): one-token steps take their cache position from the device
+    /// counters instead of the host, attend to the whole preallocated buffers under a mask built on the device, and
+    /// advance the counters on the device. Every shape and every host-side value of a step is then the same from one
+    /// token to the next, so the step can be recorded once as a CUDA graph and replayed.
+    /// </summary>
+    public bool DeviceSteps { get; private set; }
+
+    /// <summary>While set, <see cref="Advance"/> records only the device side (a step being captured, not run).</summary>
+    internal bool Capturing { get; set; }
+
+    /// <summary>Switches to <see cref="DeviceSteps"/> (after the prompt; the device counters already point at the next position).</summary>
+    public void EnterDeviceSteps()
+    {
+        CheckRoom(0);
+        DeviceSteps = true;
+    }
+
+    /// <summary>The host's count of one replayed step (the device counters advanced inside the replay).</summary>
+    internal void AdvanceHost()
+    {
+        CheckRoom(1);
+        Length += 1;
+    }
+
+    /// <summary>[1] Int64 on the device: the cache index of the next one-token step.</summary>
+    internal Tensor WriteSlot => writeSlot;
+    internal Tensor? RingSlot => ringSlot;
+
+    /// <summary>
     /// Records the padding of the next <paramref name="count"/> positions ([B, count], nonzero = real token);
     /// null = all real, which needs no device work (unwritten positions already read true).
     /// </summary>
@@ -111,6 +140,7 @@ public sealed class KvCache : IDisposable
     internal (Tensor Keys, Tensor Values, Tensor Slot, int AttendLength) StepTargets(int layer)
     {
         CheckRoom(1);
+        if (DeviceSteps) return (keys[layer], values[layer], ring[layer] ? ringSlot! : writeSlot, -1);
         return ring[layer] ? (keys[layer], values[layer], ringSlot!, -1) : (keys[layer], values[layer], writeSlot, Length + 1);
     }
 
@@ -127,7 +157,8 @@ public sealed class KvCache : IDisposable
             var slot = ring[layer] ? ringSlot! : writeSlot;
             keys[layer].index_copy_(2, slot, k);
             values[layer].index_copy_(2, slot, v);
-            return ring[layer] ? (keys[layer], values[layer]) : (keys[layer].narrow(2, 0, t + 1), values[layer].narrow(2, 0, t + 1));
+            // Device steps attend to the whole buffer; the step's mask hides the positions not written yet.
+            return ring[layer] || DeviceSteps ? (keys[layer], values[layer]) : (keys[layer].narrow(2, 0, t + 1), values[layer].narrow(2, 0, t + 1));
         }
         if (!ring[layer])
         {
@@ -152,6 +183,15 @@ public sealed class KvCache : IDisposable
     /// <summary>Called once per forward after every layer stored its keys.</summary>
     internal void Advance(int count)
     {
+        if (DeviceSteps && count == 1)
+        {
+            // On the device, so that a replayed step advances too; the host count follows outside a capture.
+            using var scope = torch.NewDisposeScope();
+            writeSlot.add_(HeldScalars.Integer(1));
+            ringSlot?.copy_(torch.remainder(writeSlot, HeldScalars.Integer(SlidingWindow)));
+            if (!Capturing) Length += 1;
+            return;
+        }
         Length += count;
         SetSlots();
     }
@@ -172,6 +212,7 @@ public sealed class KvCache : IDisposable
     {
         Length = 0;
         MayHavePadding = false;
+        DeviceSteps = false;
         SetSlots();
         using var scope = torch.NewDisposeScope();
         Padding.fill_(true);

@@ -30,6 +30,30 @@ public sealed class TokenGenerator : IDisposable
     public int Steps { get; private set; }
     public int BatchSize { get; }
 
+    static readonly AsyncLocal<DecodeStepMode?> stepModeOverride = new();
+
+    /// <summary>Process-wide default for the steps after the prompt (<see cref="DecodeStepMode.Host"/>).</summary>
+    public static DecodeStepMode DefaultStepMode { get; set; } = DecodeStepMode.Host;
+
+    /// <summary>The mode for generators made in the current async flow: an override set here, else <see cref="DefaultStepMode"/>.</summary>
+    public static DecodeStepMode StepMode
+    {
+        get => stepModeOverride.Value ?? DefaultStepMode;
+        set => stepModeOverride.Value = value;
+    }
+
+    /// <summary>Why <see cref="DecodeStepMode.CudaGraph"/> ran as Device steps in this process (null while graphs worked or were not tried).</summary>
+    public static string? CudaGraphUnavailable { get; private set; }
+
+    /// <summary>Device steps run before a capture: libtorch's lazy per-stream setup (cuBLAS workspaces) and TorchScript's optimisation happen outside it.</summary>
+    const int GraphWarmUpSteps = 3;
+
+    readonly DecodeStepMode stepMode;
+    CudaGraph? graph;
+    CudaGraph.CudaStream? sideStream;
+    Tensor? graphIds, graphLogits;
+    int warmUpSteps;
+
     public TokenGenerator(Gemma3ForConditionalGeneration model, Tensor inputIds, Tensor? pixelValues, Tensor? attentionMask, Tensor? tokenTypeIds,
         GenerationOptions options, Config.GenerationConfig? generationConfig = null)
     {
@@ -62,6 +86,7 @@ public sealed class TokenGenerator : IDisposable
         promptAllReal = attentionMask is null || (attentionMask.device_type == DeviceType.CPU && AllOnes(attentionMask));
         padIsToken = pad >= 0 && pad < model.Config.Text.VocabSize;
         promptTypes = tokenTypeIds is null ? null : Own(tokenTypeIds, device);
+        stepMode = StepMode;
     }
 
     /// <summary>True when every row produced an eos or <see cref="GenerationOptions.MaxNewTokens"/> were made (reads the device).</summary>
@@ -104,10 +129,10 @@ public sealed class TokenGenerator : IDisposable
             // A stopped row keeps running on its pad id (as transformers does); clamped when the pad id is not a valid index.
             var fed = tokens.narrow(1, Steps - 1, 1);
             if (!padIsToken) fed = fed.clamp(HeldScalars.Integer(0), HeldScalars.Integer(model.Config.Text.VocabSize - 1));
-            positions!.add_(HeldScalars.Integer(1));
-            // No attention mask: generated tokens are real, so the step's masks only cover the prompt's padding.
-            using var output = model.Forward(new Gemma3Inputs { InputIds = fed, PositionIds = positions, Cache = cache });
-            logits = output.Logits.select(1, 0);
+            if (stepMode != DecodeStepMode.Host && !cache.DeviceSteps) cache.EnterDeviceSteps();
+            logits = stepMode == DecodeStepMode.CudaGraph && model.Device.type == DeviceType.CUDA && CudaGraphUnavailable is null
+                ? GraphStep(fed)
+                : Step(fed);
         }
 
         var next = LogitsSampler.Next(logits, options, rng);
@@ -115,6 +140,80 @@ public sealed class TokenGenerator : IDisposable
         finished.logical_or_(torch.isin(next, eos));
         tokens.select(1, Steps).copy_(next);
         Steps++;
+    }
+
+    /// <summary>One token through the model (positions advance in place; the cache writes and advances).</summary>
+    Tensor Step(Tensor fed)
+    {
+        positions!.add_(HeldScalars.Integer(1));
+        // No attention mask: generated tokens are real, so the step's masks only cover the prompt's padding.
+        using var output = model.Forward(new Gemma3Inputs { InputIds = fed, PositionIds = positions, Cache = cache });
+        return output.Logits.select(1, 0);
+    }
+
+    /// <summary>
+    /// A device step through a CUDA graph: the first steps run on a side stream as warm-up, the next is captured
+    /// (recorded, not run) and every step from then on is one replay, after copying the fed ids into the graph's input.
+    /// A failed capture leaves the graph unused, records why in <see cref="CudaGraphUnavailable"/>, and runs the step.
+    /// </summary>
+    Tensor GraphStep(Tensor fed)
+    {
+        var deviceIndex = Math.Max(0, (int)model.Device.index);
+        if (graph is null)
+        {
+            if (CudaGraph.Unavailable is { } missing) { CudaGraphUnavailable = missing; return Step(fed); }
+            sideStream ??= CudaGraph.SideStream(deviceIndex);
+            torch.cuda.synchronize(model.Device);   // the side stream must see the prompt's work
+            var previous = CudaGraph.UseStream(sideStream.Value, deviceIndex);
+            try
+            {
+                if (warmUpSteps < GraphWarmUpSteps)
+                {
+                    warmUpSteps++;
+                    var warm = Step(fed);
+                    torch.cuda.synchronize(model.Device);
+                    return warm;
+                }
+                graphIds = torch.empty(fed.shape, dtype: fed.dtype, device: fed.device).copy_(fed).DetachFromDisposeScope();
+                torch.cuda.synchronize(model.Device);
+                var g = CudaGraph.TryCreate(out var why);
+                if (g is null) { CudaGraphUnavailable = why; return Step(fed); }
+                cache.Capturing = true;
+                try
+                {
+                    g.BeginCapture(deviceIndex);
+                    positions!.add_(HeldScalars.Integer(1));
+                    using var output = model.Forward(new Gemma3Inputs { InputIds = graphIds, PositionIds = positions, Cache = cache });
+                    graphLogits = output.Logits.select(1, 0).DetachFromDisposeScope();
+                    g.EndCapture();
+                    graph = g;
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    g.AbandonCapture();
+                    graphLogits?.Dispose();
+                    graphLogits = null;
+                    CudaGraphUnavailable = $"capture failed: {e.Message.Split('\n')[0]}";
+                }
+                finally
+                {
+                    cache.Capturing = false;
+                }
+            }
+            finally
+            {
+                CudaGraph.UseStream(previous, deviceIndex);
+            }
+            torch.cuda.synchronize(model.Device);
+            if (graph is null) return Step(fed);
+        }
+        else
+        {
+            graphIds!.copy_(fed);
+        }
+        graph.Replay();
+        cache.AdvanceHost();
+        return graphLogits!;
     }
 
     static bool AllOnes(Tensor mask)
@@ -190,6 +289,9 @@ public sealed class TokenGenerator : IDisposable
 
     public void Dispose()
     {
+        graphLogits?.Dispose();
+        graphIds?.Dispose();
+        graph?.Dispose();
         ReleasePrompt();
         cache.Dispose();
         eos.Dispose();

@@ -67,6 +67,7 @@ public static class AttentionMasks
     /// </summary>
     public static Tensor? DecodeStep(KvCache cache, bool ringLayer, Device device)
     {
+        if (cache.DeviceSteps) return DeviceStep(cache, ringLayer, device);
         var t = cache.Length;
         var b = cache.BatchSize;
         if (!ringLayer)
@@ -76,5 +77,32 @@ public static class AttentionMasks
         var keyPos = cache.KeyPositions(true, 1, device);
         var keyPadding = cache.Padding.index_select(1, keyPos.clamp_min(HeldScalars.Integer(0))).logical_and_(keyPos.ge(HeldScalars.Integer(0)));
         return keyPadding.view(b, 1, 1, keyPos.shape[0]).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The same mask for a device step (<see cref="KvCache.DeviceSteps"/>): against the whole buffer, from the
+    /// device's cache index t (no host value), [B or 1, 1, 1, L]. A global buffer's index i holds position i, allowed
+    /// when i ≤ t; ring slot s holds position t - ((t - s) mod W), allowed when written (≥ 0); then padding.
+    /// </summary>
+    static Tensor DeviceStep(KvCache cache, bool ringLayer, Device device)
+    {
+        using var scope = torch.NewDisposeScope();
+        var t = cache.WriteSlot;
+        Tensor allowed, keyPos;
+        if (!ringLayer)
+        {
+            keyPos = torch.arange(0, cache.MaxLength, dtype: ScalarType.Int64, device: device);
+            allowed = keyPos.le(t);
+        }
+        else
+        {
+            var slots = torch.arange(0, cache.SlidingWindow, dtype: ScalarType.Int64, device: device);
+            keyPos = t - torch.remainder(t - slots, HeldScalars.Integer(cache.SlidingWindow));
+            allowed = keyPos.ge(HeldScalars.Integer(0));
+        }
+        var lk = keyPos.shape[0];
+        if (!cache.MayHavePadding) return allowed.view(1, 1, 1, lk).MoveToOuterDisposeScope();
+        var padding = cache.Padding.index_select(1, keyPos.clamp_min(HeldScalars.Integer(0)));
+        return padding.logical_and_(allowed.unsqueeze(0)).view(cache.BatchSize, 1, 1, lk).MoveToOuterDisposeScope();
     }
 }

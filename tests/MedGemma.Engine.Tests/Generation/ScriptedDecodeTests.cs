@@ -21,8 +21,8 @@ namespace MedGemma.Engine.Tests.Generation;
 [Collection(nameof(GlobalRngCollection))]
 public sealed class ScriptedDecodeTests(TokenGeneratorTests.Tiny tiny, ITestOutputHelper output) : IClassFixture<TokenGeneratorTests.Tiny>
 {
-    static readonly long[] Prompt = [2, 105, 300, 400, 500];
-    const int Steps = 14;
+    internal static readonly long[] Prompt = [2, 105, 300, 400, 500];
+    internal const int Steps = 14;
     // The script's norms are libtorch's rms_norm (as FusedRmsNorm), which may round the float32 mean differently.
     const float Tolerance = 2e-5f;
 
@@ -93,10 +93,10 @@ public sealed class ScriptedDecodeTests(TokenGeneratorTests.Tiny tiny, ITestOutp
         return scripted;
     }
 
-    static float Diff(Tensor[] a, Tensor[] b) => a.Zip(b, (x, y) => (x - y).abs().max().item<float>()).Max();
+    internal static float Diff(Tensor[] a, Tensor[] b) => a.Zip(b, (x, y) => (x - y).abs().max().item<float>()).Max();
 
     /// <summary>Logits [B, V] of the prompt and of <see cref="Steps"/> one-token steps, feeding fixed tokens (not argmax), so both paths see the same inputs.</summary>
-    static Tensor[] StepLogits(Gemma3ForConditionalGeneration model, Tensor ids, Tensor? mask, bool scripted)
+    internal static Tensor[] StepLogits(Gemma3ForConditionalGeneration model, Tensor ids, Tensor? mask, bool scripted, bool deviceSteps = false)
     {
         Gemma3DecoderLayer.ScriptedDecode = scripted;
         try
@@ -110,6 +110,7 @@ public sealed class ScriptedDecodeTests(TokenGeneratorTests.Tiny tiny, ITestOutp
             using (var prompt = model.Forward(new Gemma3Inputs { InputIds = ids, AttentionMask = mask, PositionIds = positions, Cache = cache, LogitsToKeep = 1 }))
                 logits.Add(prompt.Logits.select(1, 0).clone());
             var pos = positions.narrow(1, positions.shape[1] - 1, 1).clone();
+            if (deviceSteps) cache.EnterDeviceSteps();
             for (var i = 0; i < Steps; i++)
             {
                 pos = pos + 1;

@@ -1,0 +1,20 @@
+namespace MedGemma.Engine.Generation;
+
+/// <summary>How <see cref="TokenGenerator"/> runs the one-token steps after the prompt.</summary>
+public enum DecodeStepMode
+{
+    /// <summary>The host tracks the cache position: each step attends to exactly the positions written so far.</summary>
+    Host,
+    /// <summary>
+    /// The device tracks it (<see cref="KvCache.DeviceSteps"/>): each step attends to the whole preallocated cache under
+    /// a mask built on the device, so every step has the same shapes and host-side values. The same tokens as Host.
+    /// </summary>
+    Device,
+    /// <summary>
+    /// Device steps recorded once as a CUDA graph and replayed: one launch per token instead of thousands, for
+    /// decoding that is bound by host time per kernel launch. CUDA only; elsewhere (or when libtorch's graph entry
+    /// points are missing, or the capture fails) it runs as Device, and <see cref="TokenGenerator.CudaGraphUnavailable"/> says why.
+    /// Experimental: not yet measured on a GPU.
+    /// </summary>
+    CudaGraph,
+}
