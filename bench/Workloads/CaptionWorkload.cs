@@ -69,6 +69,9 @@ public sealed class CaptionWorkload : IWorkload
         }
         if (memory?.Source is { } src) Console.WriteLine($"   peak GPU memory from {src}");
         if (Engine.Text.Gemma3DecoderLayer.ScriptedDecodeDisabledReason is { } why) Console.WriteLine($"   scripted decode steps were OFF (eager fallback): {why}");
+        if (TokenGenerator.DefaultStepMode == DecodeStepMode.CudaGraph)
+            Console.WriteLine(device.type != DeviceType.CUDA ? "   CUDA graphs need a CUDA device: these were device steps"
+                : TokenGenerator.CudaGraphUnavailable is { } noGraph ? $"   CUDA graphs were NOT used (device steps instead): {noGraph}" : "   decode steps replayed as CUDA graphs");
         return 0;
     }
 
@@ -81,6 +84,7 @@ public sealed class CaptionWorkload : IWorkload
         var v = "";
         if (Engine.Text.Gemma3RMSNorm.DefaultFusedInference is bool f) v += f ? "_fusednorm" : "_plainnorm";
         if (Engine.Text.Gemma3DecoderLayer.DefaultScriptedDecode is bool s) v += s ? "_scripteddecode" : "_eagerdecode";
+        if (TokenGenerator.DefaultStepMode != DecodeStepMode.Host) v += TokenGenerator.DefaultStepMode == DecodeStepMode.Device ? "_devicesteps" : "_cudagraph";
         return v;
     }
 

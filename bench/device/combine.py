@@ -30,6 +30,9 @@ def table(res):
         ("load s vs disk read s (must <= 2)", o.get("load_seconds"), o.get("load_disk_read_seconds"), "ratio"),
         ("load peak host GiB vs largest shard (must <= 1.2)", o.get("load_peak_host_gib"), o.get("load_largest_shard_gib"), "ratio"),
         ("MedGemmaModel.Load s (build + load) vs disk read s", o.get("load_model_seconds"), o.get("load_disk_read_seconds"), "ratio"),
+        ("decode tok/s B1, CUDA graphs vs static B1", o.get("caption_cudagraph_b1_decode_tokens_per_s"), g("generate_static_cache_B1", "decode_tokens_per_s"), "ratio"),
+        ("captions/s B8, CUDA graphs vs default B8 (must >= 3)", o.get("caption_cudagraph_b8_captions_per_s"), g("generate_default_cache_B8", "captions_per_s"), "ratio"),
+        ("first token s B1, CUDA graphs vs static B1", o.get("caption_cudagraph_b1_first_token_s"), g("generate_static_cache_B1", "first_token_s"), "ratio"),
         ("decode tok/s B1 vs default-cache B1", o.get("caption_b1_decode_tokens_per_s"), g("generate_default_cache_B1", "decode_tokens_per_s"), "ratio"),
         ("decode tok/s B1: scripted (default) vs eager decode step", o.get("caption_b1_decode_tokens_per_s"), o.get("caption_eagerdecode_b1_decode_tokens_per_s"), "ratio"),
     ]
