@@ -150,8 +150,8 @@ internal sealed unsafe class CudaGraph : IDisposable
             var api = new Api(
                 Find<Ctor>(t, graph + "C1Eb", graph + "C1Ev"),
                 Find<Method>(t, graph + "D1Ev"),
-                Find<CaptureBegin>(t, graph + Mangle("capture_begin") + "E" + pool + mode, graph + Mangle("capture_begin") + "E" + pool + mode + "b",
-                    graph + Mangle("capture_begin") + "E" + pool + mode + "i"),
+                Find<CaptureBegin>(t, new[] { "", "b", "i" }.SelectMany(extra => new[] { pool, "St4pairImmE" }.Select(p => graph + Mangle("capture_begin") + "E" + p + mode + extra))
+                    .Append(graph + Mangle("capture_begin") + "E" + pool).ToArray()),
                 Find<Method>(t, graph + Mangle("capture_end") + "Ev"),
                 Find<Method>(t, graph + Mangle("replay") + "Ev"),
                 Find<GetStreamFromPool>(c, stream + Mangle("getStreamFromPool") + "Eba"),
