@@ -58,8 +58,20 @@ public sealed class CaptionWorkload : IWorkload
             var firstToken = Median(firsts);
             var decode = (newTokens - 1) * b / Math.Max(total - firstToken, 1e-9);
             var perToken = TensorsPerDecodeStep(model, ids, pixels, mask, types, options);
+            // Another step mode must give the tokens host steps give (random weights can tie, so report, not assert).
+            string agreement = "";
+            if (TokenGenerator.DefaultStepMode != DecodeStepMode.Host)
+            {
+                var mine = Generate(options);
+                TokenGenerator.StepMode = DecodeStepMode.Host;
+                var host = Generate(options);
+                TokenGenerator.StepMode = TokenGenerator.DefaultStepMode;
+                var same = mine.Zip(host, (x, y) => x.Zip(y).TakeWhile(p => p.First == p.Second).Count()).ToArray();
+                agreement = $"; tokens equal to host steps' for the first {string.Join("/", same)} of {newTokens}";
+                BenchReport.Record(a, $"caption{Variant()}_b{b}_tokens_matching_host", same.Average() / newTokens);
+            }
             var peak = memory?.PeakBytes ?? -1;
-            Console.WriteLine($"   {b,5} {ids.shape[1],6} {firstToken * 1e3,9:F1} ms {total,7:F3} s {decode,13:F1} {b / total,11:F3} {perToken,14:F0} {Gib(peak),10}");
+            Console.WriteLine($"   {b,5} {ids.shape[1],6} {firstToken * 1e3,9:F1} ms {total,7:F3} s {decode,13:F1} {b / total,11:F3} {perToken,14:F0} {Gib(peak),10}{agreement}");
             var key = $"caption{Variant()}_b{b}";
             BenchReport.Record(a, $"{key}_first_token_s", firstToken);
             BenchReport.Record(a, $"{key}_decode_tokens_per_s", decode);
