@@ -143,6 +143,7 @@ public sealed class CaptionServer : IDisposable
             // cookie or a Bearer header, so the token does not end up in access logs of proxies.
             if (source == TokenSource.None || (source == TokenSource.Query && !(isPage && request.HttpMethod == "GET")))
             {
+                await HttpExchange.DrainAsync(request, DrainBytes, DrainTimeout).ConfigureAwait(false);
                 await Unauthorized(response, path).ConfigureAwait(false);
                 return;
             }
@@ -161,6 +162,7 @@ public sealed class CaptionServer : IDisposable
         }
         catch (HttpError e)
         {
+            await HttpExchange.DrainAsync(request, DrainBytes, DrainTimeout).ConfigureAwait(false);
             await TryWrite(() => HttpExchange.WriteErrorAsync(response, e)).ConfigureAwait(false);
         }
         catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException)
@@ -176,6 +178,10 @@ public sealed class CaptionServer : IDisposable
             try { response.Close(); } catch (Exception) { }
         }
     }
+
+    // How much of a refused upload is read away so that the client can read the answer (HttpExchange.DrainAsync).
+    const long DrainBytes = 64L << 20;
+    static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
 
     static async Task TryWrite(Func<Task> write)
     {

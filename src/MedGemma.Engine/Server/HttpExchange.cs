@@ -52,6 +52,27 @@ static class HttpExchange
         return buffer.ToArray();
     }
 
+    /// <summary>
+    /// Reads and discards what is left of the request body (at most <paramref name="maxBytes"/>, for at most
+    /// <paramref name="timeout"/>) before an early error response. A server that answers 413 or 503 without reading
+    /// the upload closes the connection while the client is still sending: the client then sees a broken pipe or a
+    /// reset instead of the answer. Best effort: a client that sends more than that still gets the connection closed.
+    /// </summary>
+    public static async Task DrainAsync(HttpListenerRequest request, long maxBytes, TimeSpan timeout)
+    {
+        if (!request.HasEntityBody) return;
+        using var cts = new CancellationTokenSource(timeout);
+        var chunk = new byte[81920];
+        long total = 0;
+        try
+        {
+            int read;
+            while (total < maxBytes && (read = await request.InputStream.ReadAsync(chunk, cts.Token).ConfigureAwait(false)) > 0)
+                total += read;
+        }
+        catch (Exception e) when (e is IOException or HttpListenerException or ObjectDisposedException or OperationCanceledException or InvalidOperationException) { }
+    }
+
     static HttpError TooLarge(long limit) =>
         new(413, "UploadTooLarge", $"The upload is larger than the server's limit of {limit} bytes.");
 
