@@ -16,11 +16,8 @@ namespace MedGemma.Engine.Text;
 /// </summary>
 internal static class DecodeLayerScript
 {
-    const string Script = @"
-def _norm(x: Tensor, w: Tensor, eps: float) -> Tensor:
-    xf = x.float()
-    n = torch.rms_norm(xf, [xf.shape[-1]], None, eps)
-    return torch.addcmul(n, n, w).to(x.dtype)
+    // The norms are FusedRmsNorm's gemma_rms_norm.
+    const string Script = FusedRmsNorm.Script + @"
 
 def _linear(x: Tensor, w: Tensor, b: Optional[Tensor], la: Optional[Tensor], lb: Optional[Tensor], s: float) -> Tensor:
     r = torch.linear(x, w, b)
@@ -47,9 +44,9 @@ def decode_layer(h: Tensor, eps: float, kv_heads: int, rep: int, head_dim: int,
                  mask: Optional[Tensor], rows_never_empty: bool, use_sdpa: bool, q_factor: float, scaling: float,
                  masked_value: float) -> Tensor:
     b = h.size(0)
-    x = _norm(h, ln_in, eps)
-    q = _norm(_linear(x, q_w, q_b, q_la, q_lb, q_s).view([b, kv_heads, rep, head_dim]), q_nw, eps)
-    k = _norm(_linear(x, k_w, k_b, k_la, k_lb, k_s).view([b, kv_heads, 1, head_dim]), k_nw, eps)
+    x = gemma_rms_norm(h, ln_in, eps)
+    q = gemma_rms_norm(_linear(x, q_w, q_b, q_la, q_lb, q_s).view([b, kv_heads, rep, head_dim]), q_nw, eps)
+    k = gemma_rms_norm(_linear(x, k_w, k_b, k_la, k_lb, k_s).view([b, kv_heads, 1, head_dim]), k_nw, eps)
     v = _linear(x, v_w, v_b, v_la, v_lb, v_s).view([b, kv_heads, 1, head_dim])
     q = _rope(q, cos, sin)
     k = _rope(k, cos, sin)
@@ -73,11 +70,11 @@ def decode_layer(h: Tensor, eps: float, kv_heads: int, rep: int, head_dim: int,
     if mask is not None and not rows_never_empty:
         o = torch.where(mask.any(-1, keepdim=True), o, torch.zeros_like(o))
     attn = _linear(o.reshape([b, 1, kv_heads * rep * head_dim]), o_w, o_b, o_la, o_lb, o_s)
-    h = _norm(attn, post_attn, eps).add_(h)
-    x = _norm(h, pre_ff, eps)
+    h = gemma_rms_norm(attn, post_attn, eps).add_(h)
+    x = gemma_rms_norm(h, pre_ff, eps)
     gate = torch.gelu(_linear(x, g_w, g_b, g_la, g_lb, g_s), approximate='tanh')
     m = _linear(gate.mul_(_linear(x, u_w, u_b, u_la, u_lb, u_s)), d_w, d_b, d_la, d_lb, d_s)
-    return _norm(m, post_ff, eps).add_(h)
+    return gemma_rms_norm(m, post_ff, eps).add_(h)
 ";
 
     static readonly Lazy<jit.CompilationUnit> Unit = new(() => jit.compile(Script), LazyThreadSafetyMode.ExecutionAndPublication);

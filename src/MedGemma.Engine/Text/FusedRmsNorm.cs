@@ -12,7 +12,8 @@ namespace MedGemma.Engine.Text;
 /// </summary>
 internal static class FusedRmsNorm
 {
-    const string Script = @"
+    /// <summary>The TorchScript source of gemma_rms_norm(x, w, eps); <see cref="DecodeLayerScript"/> builds on it.</summary>
+    internal const string Script = @"
 def gemma_rms_norm(x: Tensor, w: Tensor, eps: float) -> Tensor:
     xf = x.float()
     n = torch.rms_norm(xf, [xf.shape[-1]], None, eps)
