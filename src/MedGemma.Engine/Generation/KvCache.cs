@@ -73,11 +73,7 @@ public sealed class KvCache : IDisposable
     internal bool Capturing { get; set; }
 
     /// <summary>Switches to <see cref="DeviceSteps"/> (after the prompt; the device counters already point at the next position).</summary>
-    public void EnterDeviceSteps()
-    {
-        CheckRoom(0);
-        DeviceSteps = true;
-    }
+    public void EnterDeviceSteps() => DeviceSteps = true;
 
     /// <summary>The host's count of one replayed step (the device counters advanced inside the replay).</summary>
     internal void AdvanceHost()
@@ -88,7 +84,6 @@ public sealed class KvCache : IDisposable
 
     /// <summary>[1] Int64 on the device: the cache index of the next one-token step.</summary>
     internal Tensor WriteSlot => writeSlot;
-    internal Tensor? RingSlot => ringSlot;
 
     /// <summary>
     /// Records the padding of the next <paramref name="count"/> positions ([B, count], nonzero = real token);

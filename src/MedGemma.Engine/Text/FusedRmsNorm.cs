@@ -6,9 +6,9 @@ namespace MedGemma.Engine.Text;
 /// <summary>
 /// Gemma's RMSNorm through libtorch's fused <c>rms_norm</c>, reached with TorchScript (<c>torch.jit.compile</c>) because
 /// TorchSharp 0.107 binds no <c>rms_norm</c>: one host call and ~4 kernels (cast, rms_norm, addcmul, cast) instead of
-/// ~8 calls and kernels, for the ~200 norms of every decoded token. Opt-in (<see cref="Gemma3RMSNorm.FusedInference"/>)
-/// until a GPU run shows it pays: on a CPU one TorchScript invoke costs about as much host time as the ops it saves
-/// (bench `ops`). Inference only: training keeps the graph of the plain ops.
+/// ~8 calls and kernels, for the ~200 norms of every decoded token. On by default on CUDA only
+/// (<see cref="Gemma3RMSNorm.FusedInference"/>): 1.22x faster decoding on an H200, while on a CPU one TorchScript
+/// invoke costs about as much host time as the ops it saves (bench `ops`). Inference only: training keeps the graph of the plain ops.
 /// </summary>
 internal static class FusedRmsNorm
 {
