@@ -48,8 +48,10 @@ def decode_layer(h: Tensor, eps: float, kv_heads: int, rep: int, head_dim: int,
     q = gemma_rms_norm(_linear(x, q_w, q_b, q_la, q_lb, q_s).view([b, kv_heads, rep, head_dim]), q_nw, eps)
     k = gemma_rms_norm(_linear(x, k_w, k_b, k_la, k_lb, k_s).view([b, kv_heads, 1, head_dim]), k_nw, eps)
     v = _linear(x, v_w, v_b, v_la, v_lb, v_s).view([b, kv_heads, 1, head_dim])
-    q = _rope(q, cos, sin)
-    k = _rope(k, cos, sin)
+    # q and k rotated as one tensor: 5 kernels (cat + rotation) instead of 8, the same products
+    qk = _rope(torch.cat([q, k], 2), cos, sin)
+    q = qk.narrow(2, 0, rep)
+    k = qk.narrow(2, rep, 1)
     k_cache.index_copy_(2, slot, k)
     v_cache.index_copy_(2, slot, v)
     kk = k_cache
