@@ -8,10 +8,11 @@ namespace MedGemma.Engine.Text;
 /// <summary>
 /// A whole decoder layer for one decoded token as ONE TorchScript call (<c>torch.jit.compile</c>), instead of ~50
 /// TorchSharp calls. Batch-1 decoding on a GPU is bound by host time per op: on an H200 a TorchSharp op costs
-/// ~9 µs of host time, a TorchScript op ~1-3 µs, and TorchScript fuses elementwise chains on CUDA. The ops and their
-/// order are those of the eager path (<see cref="Gemma3DecoderLayer"/>, <see cref="Gemma3Attention"/>'s decode step,
-/// <see cref="GroupedQueryAttention"/>, <see cref="FusedRmsNorm"/>, <see cref="LoraLinear"/>), so on a CPU the results
-/// equal the eager path's; on CUDA the fuser may round fused elementwise chains once instead of per op.
+/// ~9 µs of host time and a TorchScript op hardly less (measured: a layer call ~550 µs for ~48 kernels), so what counts
+/// is the number of kernels: q and k are normed and rotated as one tensor. Every product is the eager path's
+/// (<see cref="Gemma3DecoderLayer"/>, <see cref="Gemma3Attention"/>'s decode step, <see cref="GroupedQueryAttention"/>,
+/// <see cref="FusedRmsNorm"/>, <see cref="LoraLinear"/>), so on a CPU the results equal the eager path's; on CUDA
+/// TorchScript's fuser may round fused elementwise chains once instead of per op.
 /// Inference only (no gradient graph); every projection may carry an active LoRA adapter.
 /// </summary>
 internal static class DecodeLayerScript
