@@ -25,6 +25,7 @@ internal sealed unsafe class CudaGraph : IDisposable
     delegate void SetCurrentStream(CudaStream stream);
     delegate IntPtr RawStream(CudaStream* stream);
     delegate int StreamEndCapture(IntPtr stream, IntPtr* graph);
+    delegate int StreamIsCapturing(IntPtr stream, int* status);
 
     /// <summary>c10::cuda::CUDAStream by value: its Device (type, index) and its stream id, 16 trivially copyable bytes.</summary>
     [StructLayout(LayoutKind.Sequential)]
@@ -35,7 +36,8 @@ internal sealed unsafe class CudaGraph : IDisposable
     }
 
     sealed record Api(Ctor Ctor, Method Dtor, CaptureBegin CaptureBegin, Method CaptureEnd, Method Replay,
-        GetStreamFromPool StreamFromPool, GetCurrentStream CurrentStream, SetCurrentStream SetStream, RawStream Raw, StreamEndCapture? EndCapture);
+        GetStreamFromPool StreamFromPool, GetCurrentStream CurrentStream, SetCurrentStream SetStream, RawStream Raw,
+        StreamEndCapture? EndCapture, StreamIsCapturing? IsCapturing);
 
     static readonly Lazy<(Api? Api, string? Why)> Entry = new(Bind);
 
@@ -84,9 +86,21 @@ internal sealed unsafe class CudaGraph : IDisposable
         api.CaptureBegin(self, 0, 0, ThreadLocalCaptureMode, 0);
     }
 
-    /// <summary>Ends the capture and instantiates the graph.</summary>
+    /// <summary>
+    /// Ends the capture and instantiates the graph. A capture that CUDA invalidated (an operation not allowed while
+    /// capturing) would make libtorch's capture_end throw a C++ exception, which ends the process; it is abandoned
+    /// instead, and this throws a .NET exception the caller can handle.
+    /// </summary>
     public void EndCapture()
     {
+        var current = api.CurrentStream((sbyte)device);
+        int status = 1;
+        if (api.IsCapturing is { } isCapturing && isCapturing(api.Raw(&current), &status) != 0) status = -1;
+        if (status != 1)   // cudaStreamCaptureStatusActive
+        {
+            AbandonCapture();
+            throw new InvalidOperationException(status == 2 ? "CUDA invalidated the graph capture (an operation not allowed while capturing)." : "The stream was not capturing.");
+        }
         capturing = false;
         api.CaptureEnd(self);
     }
@@ -158,7 +172,7 @@ internal sealed unsafe class CudaGraph : IDisposable
                 Find<GetCurrentStream>(c, stream + Mangle("getCurrentCUDAStream") + "Ea"),
                 Find<SetCurrentStream>(c, stream + Mangle("setCurrentCUDAStream") + "ENS0_10CUDAStreamE"),
                 Find<RawStream>(c, "_ZNK" + Mangle("c10", "cuda", "CUDAStream", "stream") + "Ev"),
-                CudaRuntimeEndCapture(maps));
+                CudaRuntime<StreamEndCapture>(maps, "cudaStreamEndCapture"), CudaRuntime<StreamIsCapturing>(maps, "cudaStreamIsCapturing"));
             return (api, null);
         }
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException or IOException or BadImageFormatException)
@@ -167,11 +181,11 @@ internal sealed unsafe class CudaGraph : IDisposable
         }
     }
 
-    static StreamEndCapture? CudaRuntimeEndCapture(string maps)
+    static T? CudaRuntime<T>(string maps, string symbol) where T : Delegate
     {
         var cudart = CudaMemory.FindCudaRuntime(maps);
-        if (cudart is null || !NativeLibrary.TryLoad(cudart, out var lib) || !NativeLibrary.TryGetExport(lib, "cudaStreamEndCapture", out var p)) return null;
-        return Marshal.GetDelegateForFunctionPointer<StreamEndCapture>(p);
+        if (cudart is null || !NativeLibrary.TryLoad(cudart, out var lib) || !NativeLibrary.TryGetExport(lib, symbol, out var p)) return null;
+        return Marshal.GetDelegateForFunctionPointer<T>(p);
     }
 
     static string? MappedLibrary(string procMaps, string fileName)
