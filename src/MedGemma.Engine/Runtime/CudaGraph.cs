@@ -139,6 +139,30 @@ internal sealed unsafe class CudaGraph : IDisposable
 
     static string Mangle(params string[] names) => string.Concat(names.Select(n => $"{n.Length}{n}"));
 
+    /// <summary>Itanium-ABI names of the entry points, each with the overloads PyTorch 2.x versions export (first found wins).</summary>
+    internal sealed record SymbolNames(string[] Constructor, string[] Destructor, string[] CaptureBegin, string[] CaptureEnd, string[] Replay,
+        string[] GetStreamFromPool, string[] GetCurrentStream, string[] SetCurrentStream, string[] RawStream);
+
+    internal static readonly SymbolNames Symbols = MakeSymbols();
+
+    static SymbolNames MakeSymbols()
+    {
+        var graph = "_ZN" + Mangle("at", "cuda", "CUDAGraph");
+        var stream = "_ZN" + Mangle("c10", "cuda");
+        var mode = Mangle("cudaStreamCaptureMode");
+        // MempoolId_t = std::pair<unsigned long long, unsigned long long>; extra trailing register arguments
+        // (bool dynamic_graph, int sentinel mode) are ignored by a callee that has none.
+        var begin = new[] { "", "b", "i" }
+            .SelectMany(extra => new[] { "St4pairIyyE", "St4pairImmE" }.Select(pool => graph + Mangle("capture_begin") + "E" + pool + mode + extra))
+            .Append(graph + Mangle("capture_begin") + "ESt4pairIyyE").ToArray();
+        return new SymbolNames(
+            new[] { graph + "C1Eb", graph + "C1Ev" }, new[] { graph + "D1Ev" }, begin,
+            new[] { graph + Mangle("capture_end") + "Ev" }, new[] { graph + Mangle("replay") + "Ev" },
+            new[] { stream + Mangle("getStreamFromPool") + "Eba" }, new[] { stream + Mangle("getCurrentCUDAStream") + "Ea" },
+            new[] { stream + Mangle("setCurrentCUDAStream") + "ENS0_10CUDAStreamE" },
+            new[] { "_ZNK" + Mangle("c10", "cuda", "CUDAStream", "stream") + "Ev" });
+    }
+
     static (Api?, string?) Bind()
     {
         try
@@ -150,28 +174,18 @@ internal sealed unsafe class CudaGraph : IDisposable
             if (torchCuda is null || c10Cuda is null) return (null, "libtorch's CUDA libraries are not loaded");
             var t = NativeLibrary.Load(torchCuda);
             var c = NativeLibrary.Load(c10Cuda);
-            var graph = "_ZN" + Mangle("at", "cuda", "CUDAGraph");
-            var stream = "_ZN" + Mangle("c10", "cuda");
-            T Find<T>(IntPtr lib, params string[] symbols) where T : Delegate
+            T Find<T>(IntPtr lib, IReadOnlyList<string> symbols) where T : Delegate
             {
                 foreach (var s in symbols)
                     if (NativeLibrary.TryGetExport(lib, s, out var p)) return Marshal.GetDelegateForFunctionPointer<T>(p);
                 throw new EntryPointNotFoundException(symbols[0]);
             }
-            // Overloads differ between PyTorch versions; extra trailing register arguments are ignored by the callee.
-            var pool = "St4pairIyyE";
-            var mode = Mangle("cudaStreamCaptureMode");
+            var n = Symbols;
             var api = new Api(
-                Find<Ctor>(t, graph + "C1Eb", graph + "C1Ev"),
-                Find<Method>(t, graph + "D1Ev"),
-                Find<CaptureBegin>(t, new[] { "", "b", "i" }.SelectMany(extra => new[] { pool, "St4pairImmE" }.Select(p => graph + Mangle("capture_begin") + "E" + p + mode + extra))
-                    .Append(graph + Mangle("capture_begin") + "E" + pool).ToArray()),
-                Find<Method>(t, graph + Mangle("capture_end") + "Ev"),
-                Find<Method>(t, graph + Mangle("replay") + "Ev"),
-                Find<GetStreamFromPool>(c, stream + Mangle("getStreamFromPool") + "Eba"),
-                Find<GetCurrentStream>(c, stream + Mangle("getCurrentCUDAStream") + "Ea"),
-                Find<SetCurrentStream>(c, stream + Mangle("setCurrentCUDAStream") + "ENS0_10CUDAStreamE"),
-                Find<RawStream>(c, "_ZNK" + Mangle("c10", "cuda", "CUDAStream", "stream") + "Ev"),
+                Find<Ctor>(t, n.Constructor), Find<Method>(t, n.Destructor), Find<CaptureBegin>(t, n.CaptureBegin),
+                Find<Method>(t, n.CaptureEnd), Find<Method>(t, n.Replay),
+                Find<GetStreamFromPool>(c, n.GetStreamFromPool), Find<GetCurrentStream>(c, n.GetCurrentStream),
+                Find<SetCurrentStream>(c, n.SetCurrentStream), Find<RawStream>(c, n.RawStream),
                 CudaRuntime<StreamEndCapture>(maps, "cudaStreamEndCapture"), CudaRuntime<StreamIsCapturing>(maps, "cudaStreamIsCapturing"));
             return (api, null);
         }
