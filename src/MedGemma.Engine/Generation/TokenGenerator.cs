@@ -46,7 +46,7 @@ public sealed class TokenGenerator : IDisposable
     public static string? CudaGraphUnavailable { get; private set; }
 
     /// <summary>Device steps run before a capture: libtorch's lazy per-stream setup (cuBLAS workspaces) and TorchScript's optimisation happen outside it.</summary>
-    const int GraphWarmUpSteps = 3;
+    const int GraphWarmUpSteps = 2;
 
     readonly DecodeStepMode stepMode;
     CudaGraph? graph;
@@ -177,28 +177,8 @@ public sealed class TokenGenerator : IDisposable
                 graphIds = torch.empty(fed.shape, dtype: fed.dtype, device: fed.device).copy_(fed).DetachFromDisposeScope();
                 torch.cuda.synchronize(model.Device);
                 var g = CudaGraph.TryCreate(out var why);
-                if (g is null) { CudaGraphUnavailable = why; return Step(fed); }
-                cache.Capturing = true;
-                try
-                {
-                    g.BeginCapture(deviceIndex);
-                    positions!.add_(HeldScalars.Integer(1));
-                    using var output = model.Forward(new Gemma3Inputs { InputIds = graphIds, PositionIds = positions, Cache = cache });
-                    graphLogits = output.Logits.select(1, 0).DetachFromDisposeScope();
-                    g.EndCapture();
-                    graph = g;
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    g.AbandonCapture();
-                    graphLogits?.Dispose();
-                    graphLogits = null;
-                    CudaGraphUnavailable = $"capture failed: {e.Message.Split('\n')[0]}";
-                }
-                finally
-                {
-                    cache.Capturing = false;
-                }
+                if (g is null) CudaGraphUnavailable = why;
+                else Capture(g, deviceIndex);
             }
             finally
             {
@@ -211,9 +191,36 @@ public sealed class TokenGenerator : IDisposable
         {
             graphIds!.copy_(fed);
         }
+        cache.AdvanceHost();   // checks the room first: a replay past the end would index outside the cache on the device
         graph.Replay();
-        cache.AdvanceHost();
         return graphLogits!;
+    }
+
+    /// <summary>Records one device step (run by the first replay) into <paramref name="g"/>; on failure leaves <see cref="graph"/> null and says why.</summary>
+    void Capture(CudaGraph g, int deviceIndex)
+    {
+        cache.Capturing = true;
+        try
+        {
+            g.BeginCapture(deviceIndex);
+            positions!.add_(HeldScalars.Integer(1));
+            using var output = model.Forward(new Gemma3Inputs { InputIds = graphIds!, PositionIds = positions, Cache = cache });
+            graphLogits = output.Logits.select(1, 0).DetachFromDisposeScope();
+            g.EndCapture();
+            graph = g;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Nothing recorded ran, so the cache, its counters and the positions are as before the capture.
+            g.AbandonCapture();
+            graphLogits?.Dispose();
+            graphLogits = null;
+            CudaGraphUnavailable = $"capture failed: {e.Message.Split('\n')[0]}";
+        }
+        finally
+        {
+            cache.Capturing = false;
+        }
     }
 
     static bool AllOnes(Tensor mask)
