@@ -28,7 +28,8 @@ public sealed class DeviceStepTests(TokenGeneratorTests.Tiny tiny, ITestOutputHe
             var model = tiny.Model;
             var prompt = ScriptedDecodeTests.Prompt;
             var (ids, mask) = DecodeStepTests.LeftPaddedPair(prompt, prompt[2..]);
-            foreach (var (x, m, what) in new[] { (ids, (Tensor?)mask, "padded batch"), (torch.tensor(prompt).unsqueeze(0), null, "one row") })
+            var unpadded = torch.tensor(prompt.Concat(prompt.Select(t => t + 1)).ToArray(), new long[] { 2, prompt.Length });
+            foreach (var (x, m, what) in new[] { (ids, (Tensor?)mask, "padded batch"), (torch.tensor(prompt).unsqueeze(0), null, "one row"), (unpadded, null, "batch of 2, no padding (one mask row for both)") })
             {
                 var host = ScriptedDecodeTests.StepLogits(model, x, m, scripted);
                 var device = ScriptedDecodeTests.StepLogits(model, x, m, scripted, deviceSteps: true);
