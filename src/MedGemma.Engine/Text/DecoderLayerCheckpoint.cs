@@ -32,23 +32,8 @@ internal sealed class DecoderLayerCheckpoint : torch.autograd.SingleTensorFuncti
 
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor gradOutput)
     {
-        ReturnedGradients.ReleaseConsumed();
-        var saved = ctx.get_saved_variables();
         var layer = (Gemma3DecoderLayer)ctx.get_data("layer");
-        Tensor gradInput;
-        using (var scope = torch.NewDisposeScope())
-        using (torch.enable_grad())
-        {
-            var x = saved[0].detach().requires_grad_(true);
-            Tensor y = null!;
-            ((CheckpointRng)ctx.get_data("rng")).Replay(() => y = layer.forward(x, Context(saved[1], saved[2], saved[3])));
-            torch.autograd.backward(new[] { y }, new[] { gradOutput });
-            gradInput = x.grad!.clone().MoveToOuterDisposeScope();
-        }
-        // These handles were made for this call (unpacked saved tensors, the incoming gradient); dropping them now
-        // rather than at some later garbage collection frees the device memory they keep alive.
-        foreach (var t in saved) t.Dispose();
-        gradOutput.Dispose();
-        return new List<Tensor> { ReturnedGradients.Hand(gradInput), null!, null!, null!, null! };  // one entry per argument of apply()
+        var gradInput = CheckpointBackward.InputGradient(ctx, gradOutput, (x, saved) => layer.forward(x, Context(saved[1], saved[2], saved[3])));
+        return new List<Tensor> { gradInput, null!, null!, null!, null! };  // one entry per argument of apply()
     }
 }

@@ -26,24 +26,8 @@ internal sealed class SiglipEncoderLayerCheckpoint : torch.autograd.SingleTensor
 
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor gradOutput)
     {
-        ReturnedGradients.ReleaseConsumed();
-        var saved = ctx.get_saved_variables();
         var layer = (SiglipEncoderLayer)ctx.get_data("layer");
-        var rng = (CheckpointRng)ctx.get_data("rng");
-        Tensor gradInput = null!;
-        using (var scope = torch.NewDisposeScope())
-        using (torch.enable_grad())
-        {
-            var x = saved[0].detach().requires_grad_(true);
-            Tensor y = null!;
-            rng.Replay(() => y = layer.call(x));
-            torch.autograd.backward(new[] { y }, new[] { gradOutput });
-            gradInput = x.grad!.clone().MoveToOuterDisposeScope();
-        }
-        // These handles were made for this call (unpacked saved tensors, the incoming gradient); dropping them now
-        // rather than at some later garbage collection frees the device memory they keep alive.
-        foreach (var t in saved) t.Dispose();
-        gradOutput.Dispose();
-        return new List<Tensor> { ReturnedGradients.Hand(gradInput), null! };  // one entry per argument of apply()
+        var gradInput = CheckpointBackward.InputGradient(ctx, gradOutput, (x, _) => layer.call(x));
+        return new List<Tensor> { gradInput, null! };  // one entry per argument of apply()
     }
 }
