@@ -69,8 +69,23 @@ public sealed class KvCache : IDisposable
     /// </summary>
     public bool DeviceSteps { get; private set; }
 
-    /// <summary>While set, <see cref="Advance"/> records only the device side (a step being captured, not run).</summary>
-    internal bool Capturing { get; set; }
+    /// <summary>While set, <see cref="Advance"/> records only the device side (a step being recorded for replays).</summary>
+    bool recording;
+
+    /// <summary>
+    /// Runs <paramref name="step"/> as a recorded device step (<see cref="IStepGraph"/>): the host count reads
+    /// <paramref name="length"/> (the value baked into the recording, whatever the replays advanced since) and stays
+    /// as it was afterwards; only the device counters advance, as they will in each replay.
+    /// </summary>
+    internal T Recording<T>(int length, Func<T> step)
+    {
+        if (!DeviceSteps) throw new InvalidOperationException("Only device steps can be recorded.");
+        var (savedLength, savedRecording) = (Length, recording);
+        Length = length;
+        recording = true;
+        try { return step(); }
+        finally { Length = savedLength; recording = savedRecording; }
+    }
 
     /// <summary>Switches to <see cref="DeviceSteps"/> (after the prompt; the device counters already point at the next position).</summary>
     public void EnterDeviceSteps() => DeviceSteps = true;
@@ -184,7 +199,7 @@ public sealed class KvCache : IDisposable
             using var scope = torch.NewDisposeScope();
             writeSlot.add_(HeldScalars.Integer(1));
             ringSlot?.copy_(torch.remainder(writeSlot, HeldScalars.Integer(SlidingWindow)));
-            if (!Capturing) Length += 1;
+            if (!recording) Length += 1;
             return;
         }
         Length += count;

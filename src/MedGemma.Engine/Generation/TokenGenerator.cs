@@ -42,16 +42,34 @@ public sealed class TokenGenerator : IDisposable
         set => stepModeOverride.Value = value;
     }
 
-    /// <summary>Why <see cref="DecodeStepMode.CudaGraph"/> ran as Device steps in this process (null while graphs worked or were not tried).</summary>
-    public static string? CudaGraphUnavailable { get; private set; }
+    /// <summary>Why <see cref="DecodeStepMode.CudaGraph"/> last ran as Device steps in this process (null while graphs worked or were not tried).</summary>
+    public static string? CudaGraphUnavailable { get; internal set; }
+
+    /// <summary>
+    /// Failed captures so far in this process. After <see cref="MaxFailedCaptures"/> the process stops trying (each
+    /// failure costs a step's host time and may leave an abandoned capture behind); a single failure may come from
+    /// lazy one-time setup inside the capture, which the next generation no longer meets.
+    /// </summary>
+    static int failedCaptures;
+    const int MaxFailedCaptures = 2;
 
     /// <summary>Device steps run before a capture: libtorch's lazy per-stream setup (cuBLAS workspaces) and TorchScript's optimisation happen outside it.</summary>
-    const int GraphWarmUpSteps = 2;
+    internal const int GraphWarmUpSteps = 3;
+
+    static readonly AsyncLocal<Func<Device, IStepGraph?>?> graphFactoryOverride = new();
+
+    /// <summary>Makes the graphs of generators created in the current async flow (tests: a graph emulated on a CPU); null = CUDA graphs.</summary>
+    internal static Func<Device, IStepGraph?>? GraphFactory
+    {
+        get => graphFactoryOverride.Value;
+        set => graphFactoryOverride.Value = value;
+    }
 
     readonly DecodeStepMode stepMode;
-    CudaGraph? graph;
-    CudaGraph.CudaStream? sideStream;
-    Tensor? graphIds, graphLogits;
+    readonly Func<Device, IStepGraph?>? graphFactory;
+    IStepGraph? graph;
+    bool captured, graphOff;
+    Tensor? graphIds;
     int warmUpSteps;
 
     public TokenGenerator(Gemma3ForConditionalGeneration model, Tensor inputIds, Tensor? pixelValues, Tensor? attentionMask, Tensor? tokenTypeIds,
@@ -87,6 +105,7 @@ public sealed class TokenGenerator : IDisposable
         padIsToken = pad >= 0 && pad < model.Config.Text.VocabSize;
         promptTypes = tokenTypeIds is null ? null : Own(tokenTypeIds, device);
         stepMode = StepMode;
+        graphFactory = GraphFactory;
     }
 
     /// <summary>True when every row produced an eos or <see cref="GenerationOptions.MaxNewTokens"/> were made (reads the device).</summary>
@@ -130,9 +149,7 @@ public sealed class TokenGenerator : IDisposable
             var fed = tokens.narrow(1, Steps - 1, 1);
             if (!padIsToken) fed = fed.clamp(HeldScalars.Integer(0), HeldScalars.Integer(model.Config.Text.VocabSize - 1));
             if (stepMode != DecodeStepMode.Host && !cache.DeviceSteps) cache.EnterDeviceSteps();
-            logits = stepMode == DecodeStepMode.CudaGraph && model.Device.type == DeviceType.CUDA && CudaGraphUnavailable is null
-                ? GraphStep(fed)
-                : Step(fed);
+            logits = stepMode == DecodeStepMode.CudaGraph && !graphOff ? GraphStep(fed) : Step(fed);
         }
 
         var next = LogitsSampler.Next(logits, options, rng);
@@ -152,75 +169,73 @@ public sealed class TokenGenerator : IDisposable
     }
 
     /// <summary>
-    /// A device step through a CUDA graph: the first steps run on a side stream as warm-up, the next is captured
-    /// (recorded, not run) and every step from then on is one replay, after copying the fed ids into the graph's input.
-    /// A failed capture leaves the graph unused, records why in <see cref="CudaGraphUnavailable"/>, and runs the step.
+    /// A device step through a recorded graph: the first <see cref="GraphWarmUpSteps"/> steps run as warm-up, the next
+    /// is captured (recorded, not run) and every step from then on is one replay, after copying the fed ids into the
+    /// graph's input. Without a graph, or when the capture fails, this and every later step run as plain device
+    /// steps, and <see cref="CudaGraphUnavailable"/> says why.
     /// </summary>
     Tensor GraphStep(Tensor fed)
     {
-        var deviceIndex = Math.Max(0, (int)model.Device.index);
-        if (graph is null)
+        if (!captured)
         {
-            if (CudaGraph.Unavailable is { } missing) { CudaGraphUnavailable = missing; return Step(fed); }
-            sideStream ??= CudaGraph.SideStream(deviceIndex);
-            torch.cuda.synchronize(model.Device);   // the side stream must see the prompt's work
-            var previous = CudaGraph.UseStream(sideStream.Value, deviceIndex);
+            if (graph is null && !TryMakeGraph()) return Step(fed);
+            if (warmUpSteps < GraphWarmUpSteps)
+            {
+                warmUpSteps++;
+                return graph!.WarmUp(() => Step(fed));
+            }
+            graphIds = torch.empty(fed.shape, dtype: fed.dtype, device: fed.device).copy_(fed).DetachFromDisposeScope();
+            var length = cache.Length;
             try
             {
-                if (warmUpSteps < GraphWarmUpSteps)
+                // Recorded with the host values of this step: replays never update them (positions and cache
+                // counters advance on the device, inside the recording).
+                graph!.Capture(() => cache.Recording(length, () =>
                 {
-                    warmUpSteps++;
-                    var warm = Step(fed);
-                    torch.cuda.synchronize(model.Device);
-                    return warm;
-                }
-                graphIds = torch.empty(fed.shape, dtype: fed.dtype, device: fed.device).copy_(fed).DetachFromDisposeScope();
-                torch.cuda.synchronize(model.Device);
-                var g = CudaGraph.TryCreate(out var why);
-                if (g is null) CudaGraphUnavailable = why;
-                else Capture(g, deviceIndex);
+                    positions!.add_(HeldScalars.Integer(1));
+                    using var output = model.Forward(new Gemma3Inputs { InputIds = graphIds, PositionIds = positions, Cache = cache });
+                    return output.Logits.select(1, 0);
+                }));
+                captured = true;
+                CudaGraphUnavailable = null;
             }
-            finally
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
-                CudaGraph.UseStream(previous, deviceIndex);
+                // Nothing recorded ran, so the cache, its counters and the positions are as before the capture.
+                if (graphFactory is null) Interlocked.Increment(ref failedCaptures);
+                GiveUpGraph($"capture failed: {e.Message.Split('\n')[0]}");
+                return Step(fed);
             }
-            torch.cuda.synchronize(model.Device);
-            if (graph is null) return Step(fed);
         }
         else
         {
             graphIds!.copy_(fed);
         }
         cache.AdvanceHost();   // checks the room first: a replay past the end would index outside the cache on the device
-        graph.Replay();
-        return graphLogits!;
+        graph!.Replay();
+        return graph.Output;
     }
 
-    /// <summary>Records one device step (run by the first replay) into <paramref name="g"/>; on failure leaves <see cref="graph"/> null and says why.</summary>
-    void Capture(CudaGraph g, int deviceIndex)
+    bool TryMakeGraph()
     {
-        cache.Capturing = true;
-        try
-        {
-            g.BeginCapture(deviceIndex);
-            positions!.add_(HeldScalars.Integer(1));
-            using var output = model.Forward(new Gemma3Inputs { InputIds = graphIds!, PositionIds = positions, Cache = cache });
-            graphLogits = output.Logits.select(1, 0).DetachFromDisposeScope();
-            g.EndCapture();
-            graph = g;
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            // Nothing recorded ran, so the cache, its counters and the positions are as before the capture.
-            g.AbandonCapture();
-            graphLogits?.Dispose();
-            graphLogits = null;
-            CudaGraphUnavailable = $"capture failed: {e.Message.Split('\n')[0]}";
-        }
-        finally
-        {
-            cache.Capturing = false;
-        }
+        string? why = null;
+        if (graphFactory is { } make) graph = make(model.Device) ?? throw new InvalidOperationException("The graph factory made no graph.");
+        else if (Volatile.Read(ref failedCaptures) >= MaxFailedCaptures) why = CudaGraphUnavailable ?? "earlier captures failed";
+        else graph = CudaStepGraph.TryCreate(model.Device, out why);
+        if (graph is not null) return true;
+        GiveUpGraph(why ?? "no CUDA graph");
+        return false;
+    }
+
+    /// <summary>Why this generator's steps ran without a graph in <see cref="DecodeStepMode.CudaGraph"/> mode (null while it used one or was not asked to).</summary>
+    public string? GraphFallbackReason { get; private set; }
+
+    void GiveUpGraph(string why)
+    {
+        CudaGraphUnavailable = GraphFallbackReason = why;
+        graphOff = true;
+        graph?.Dispose();
+        graph = null;
     }
 
     static bool AllOnes(Tensor mask)
@@ -296,7 +311,6 @@ public sealed class TokenGenerator : IDisposable
 
     public void Dispose()
     {
-        graphLogits?.Dispose();
         graphIds?.Dispose();
         graph?.Dispose();
         ReleasePrompt();
