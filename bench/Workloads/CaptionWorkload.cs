@@ -82,8 +82,12 @@ public sealed class CaptionWorkload : IWorkload
         if (memory?.Source is { } src) Console.WriteLine($"   peak GPU memory from {src}");
         if (Engine.Text.Gemma3DecoderLayer.ScriptedDecodeDisabledReason is { } why) Console.WriteLine($"   scripted decode steps were OFF (eager fallback): {why}");
         if (TokenGenerator.DefaultStepMode == DecodeStepMode.CudaGraph)
+        {
+            // The _cudagraph rows are device steps when no graph was replayed: say so in the JSON too.
+            BenchReport.Record(a, $"caption{Variant()}_graphs_replayed", device.type == DeviceType.CUDA && TokenGenerator.CudaGraphUnavailable is null ? 1 : 0);
             Console.WriteLine(device.type != DeviceType.CUDA ? "   CUDA graphs need a CUDA device: these were device steps"
                 : TokenGenerator.CudaGraphUnavailable is { } noGraph ? $"   CUDA graphs were NOT used (device steps instead): {noGraph}" : "   decode steps replayed as CUDA graphs");
+        }
         return 0;
     }
 

@@ -8,29 +8,51 @@ namespace MedGemma.Engine.Generation;
 /// <see cref="IStepGraph"/> over libtorch's CUDA graph (<see cref="CudaGraph"/>). Warm-up and capture run on a side
 /// stream from libtorch's pool (CUDA cannot capture the default stream, and per-stream lazy setup such as cuBLAS
 /// workspaces must happen before the capture), fenced by device synchronisations on both sides; replays run on the
-/// caller's stream, ordered with the rest of its work.
+/// caller's stream, ordered with the rest of its work. Warm-up steps run only before the first capture of a step
+/// shape in the process (<see cref="StepShape"/>): after one capture succeeded, every lazily made kernel, workspace and
+/// TorchScript specialisation for that shape exists, and each warm-up step would cost a full host-bound step.
 /// </summary>
 internal sealed class CudaStepGraph : IStepGraph
 {
     readonly Device device;
     readonly int index;
     readonly CudaGraph.CudaStream side;
+    readonly string shape;
     CudaGraph? graph;
     Tensor? output;
 
-    CudaStepGraph(Device device)
+    // One side stream per device for the process: per-stream lazy setup then happens once.
+    static readonly Dictionary<int, CudaGraph.CudaStream> sideStreams = new();
+    // Step shapes captured successfully in this process.
+    static readonly HashSet<string> warmShapes = new();
+
+    CudaStepGraph(Device device, string shape)
     {
         this.device = device;
+        this.shape = shape;
         index = Math.Max(0, (int)device.index);
-        side = CudaGraph.SideStream(index);
+        lock (sideStreams)
+        {
+            if (!sideStreams.TryGetValue(index, out side)) sideStreams[index] = side = CudaGraph.SideStream(index);
+        }
+        lock (warmShapes) WarmUpSteps = warmShapes.Contains(shape) ? 0 : TokenGenerator.GraphWarmUpSteps;
     }
 
-    /// <summary>A graph for <paramref name="device"/>, or null with why not (not CUDA, libtorch's graph entry points missing).</summary>
-    public static CudaStepGraph? TryCreate(Device device, out string? why)
+    /// <summary>
+    /// A graph for <paramref name="device"/>, or null with why not (not CUDA, libtorch's graph entry points missing).
+    /// <paramref name="stepShape"/> names everything that changes the recorded kernels (see <see cref="StepShape"/>).
+    /// </summary>
+    public static CudaStepGraph? TryCreate(Device device, string stepShape, out string? why)
     {
         why = device.type != DeviceType.CUDA ? $"CUDA graphs need a CUDA device, not {device.type}" : CudaGraph.Unavailable;
-        return why is null ? new CudaStepGraph(device) : null;
+        return why is null ? new CudaStepGraph(device, stepShape) : null;
     }
+
+    /// <summary>What a recorded step's kernels depend on besides the weights: batch, cache length, padding masks, attention kernel, scripted layers.</summary>
+    public static string StepShape(Device device, int batch, KvCache cache) =>
+        $"{device}|B{batch}|L{cache.MaxLength}|W{cache.SlidingWindow}|pad {cache.MayHavePadding}|{Text.Gemma3Attention.Kernel}|script {Text.Gemma3DecoderLayer.ScriptedDecode}";
+
+    public int WarmUpSteps { get; }
 
     public Tensor WarmUp(Func<Tensor> step) => OnSideStream(() =>
     {
@@ -54,7 +76,8 @@ internal sealed class CudaStepGraph : IStepGraph
             }
             catch
             {
-                // Nothing recorded ran; the graph is left undestroyed (see AbandonCapture).
+                // Nothing recorded ran; the graph is left undestroyed (see AbandonCapture). The shape warms up again.
+                lock (warmShapes) warmShapes.Remove(shape);
                 g.AbandonCapture();
                 result?.Dispose();
                 throw;
@@ -64,6 +87,7 @@ internal sealed class CudaStepGraph : IStepGraph
             return result;
         });
         torch.cuda.synchronize(device);
+        lock (warmShapes) warmShapes.Add(shape);
     }
 
     public void Replay()

@@ -9,6 +9,9 @@ namespace MedGemma.Engine.Generation;
 /// </summary>
 internal interface IStepGraph : IDisposable
 {
+    /// <summary>How many ordinary steps to run through <see cref="WarmUp"/> before the capture.</summary>
+    int WarmUpSteps { get; }
+
     /// <summary>Runs <paramref name="step"/> as an ordinary step, the way the capture will see the device (its stream, its lazy setup).</summary>
     Tensor WarmUp(Func<Tensor> step);
 

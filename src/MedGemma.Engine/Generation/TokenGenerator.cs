@@ -53,7 +53,10 @@ public sealed class TokenGenerator : IDisposable
     static int failedCaptures;
     const int MaxFailedCaptures = 2;
 
-    /// <summary>Device steps run before a capture: libtorch's lazy per-stream setup (cuBLAS workspaces) and TorchScript's optimisation happen outside it.</summary>
+    /// <summary>
+    /// Device steps run before the first capture of a step shape: libtorch's lazy per-stream setup (cuBLAS workspaces),
+    /// lazily loaded kernels and TorchScript's profiling and optimisation then happen outside the capture.
+    /// </summary>
     internal const int GraphWarmUpSteps = 3;
 
     static readonly AsyncLocal<Func<Device, IStepGraph?>?> graphFactoryOverride = new();
@@ -179,7 +182,7 @@ public sealed class TokenGenerator : IDisposable
         if (!captured)
         {
             if (graph is null && !TryMakeGraph()) return Step(fed);
-            if (warmUpSteps < GraphWarmUpSteps)
+            if (warmUpSteps < graph!.WarmUpSteps)
             {
                 warmUpSteps++;
                 return graph!.WarmUp(() => Step(fed));
@@ -221,7 +224,7 @@ public sealed class TokenGenerator : IDisposable
         string? why = null;
         if (graphFactory is { } make) graph = make(model.Device) ?? throw new InvalidOperationException("The graph factory made no graph.");
         else if (Volatile.Read(ref failedCaptures) >= MaxFailedCaptures) why = CudaGraphUnavailable ?? "earlier captures failed";
-        else graph = CudaStepGraph.TryCreate(model.Device, out why);
+        else graph = CudaStepGraph.TryCreate(model.Device, CudaStepGraph.StepShape(model.Device, BatchSize, cache), out why);
         if (graph is not null) return true;
         GiveUpGraph(why ?? "no CUDA graph");
         return false;

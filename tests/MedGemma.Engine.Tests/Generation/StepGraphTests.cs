@@ -21,6 +21,7 @@ public sealed class StepGraphTests(TokenGeneratorTests.Tiny tiny, ITestOutputHel
         Func<Tensor>? step;
         Tensor? result;
         public int WarmUps, Captures, Replays;
+        public int WarmUpSteps => TokenGenerator.GraphWarmUpSteps;
 
         public Tensor WarmUp(Func<Tensor> s) { WarmUps++; return s(); }
 
