@@ -8,7 +8,8 @@ namespace MedGemma.Engine.Runtime;
 /// runtime directly) matters: its capture_begin points the caching allocator at a private pool, so the memory a
 /// captured step uses stays reserved for the replays. Experimental: checked against PyTorch 2.x headers, not yet run on
 /// a GPU from this engine; every entry point is looked up first, and a missing one makes <see cref="TryCreate"/> say why.
-/// C++ exceptions cannot cross into .NET, so callers keep the preconditions (a side stream, no capture in progress).
+/// Every libtorch call goes through <see cref="NativeGuard"/>: a C++ exception (a failed TORCH_CHECK, a CUDA error)
+/// would end the process if it reached .NET frames; there it becomes a <see cref="NativeCallException"/>.
 /// </summary>
 internal sealed unsafe class CudaGraph : IDisposable
 {
@@ -17,13 +18,6 @@ internal sealed unsafe class CudaGraph : IDisposable
     // cudaStreamCaptureModeThreadLocal: only this thread's unsafe CUDA calls invalidate the capture.
     const int ThreadLocalCaptureMode = 1;
 
-    delegate void Ctor(IntPtr self, byte keepGraph);
-    delegate void Method(IntPtr self);
-    delegate void CaptureBegin(IntPtr self, ulong poolFirst, ulong poolSecond, int mode, long extra);
-    delegate CudaStream GetStreamFromPool(byte highPriority, sbyte device);
-    delegate CudaStream GetCurrentStream(sbyte device);
-    delegate void SetCurrentStream(CudaStream stream);
-    delegate IntPtr RawStream(CudaStream* stream);
     delegate int StreamEndCapture(IntPtr stream, IntPtr* graph);
     delegate int StreamIsCapturing(IntPtr stream, int* status);
 
@@ -35,13 +29,14 @@ internal sealed unsafe class CudaGraph : IDisposable
         public long Id;
     }
 
-    sealed record Api(Ctor Ctor, Method Dtor, CaptureBegin CaptureBegin, Method CaptureEnd, Method Replay,
-        GetStreamFromPool StreamFromPool, GetCurrentStream CurrentStream, SetCurrentStream SetStream, RawStream Raw,
+    // libtorch entry points (addresses, called through NativeGuard) and two CUDA runtime functions (plain C).
+    sealed record Api(IntPtr Ctor, IntPtr Dtor, IntPtr CaptureBegin, IntPtr CaptureEnd, IntPtr Replay,
+        IntPtr StreamFromPool, IntPtr CurrentStream, IntPtr SetStream, IntPtr Raw,
         StreamEndCapture? EndCapture, StreamIsCapturing? IsCapturing);
 
     static readonly Lazy<(Api? Api, string? Why)> Entry = new(Bind);
 
-    /// <summary>Null when libtorch's CUDA graph entry points were found, else why not.</summary>
+    /// <summary>Null when libtorch's CUDA graph entry points and the native guard library were found, else why not.</summary>
     public static string? Unavailable => Entry.Value.Why;
 
     readonly Api api;
@@ -54,7 +49,16 @@ internal sealed unsafe class CudaGraph : IDisposable
         this.api = api;
         self = Marshal.AllocHGlobal(ObjectBytes);
         new Span<byte>((void*)self, ObjectBytes).Clear();
-        api.Ctor(self, 0);
+        try
+        {
+            NativeGuard.Construct(api.Ctor, self, false);
+        }
+        catch
+        {
+            Marshal.FreeHGlobal(self);
+            self = IntPtr.Zero;
+            throw;
+        }
     }
 
     /// <summary>A graph, or null with <paramref name="why"/> when libtorch's entry points are missing.</summary>
@@ -66,14 +70,14 @@ internal sealed unsafe class CudaGraph : IDisposable
     }
 
     /// <summary>A stream from libtorch's pool for <paramref name="deviceIndex"/> (capture must not run on the default stream).</summary>
-    public static CudaStream SideStream(int deviceIndex) => Entry.Value.Api!.StreamFromPool(0, (sbyte)deviceIndex);
+    public static CudaStream SideStream(int deviceIndex) => NativeGuard.StreamFromPool(Entry.Value.Api!.StreamFromPool, false, deviceIndex);
 
     /// <summary>Makes <paramref name="stream"/> libtorch's current stream on its device; returns the one it replaces.</summary>
     public static CudaStream UseStream(CudaStream stream, int deviceIndex)
     {
         var api = Entry.Value.Api!;
-        var previous = api.CurrentStream((sbyte)deviceIndex);
-        api.SetStream(stream);
+        var previous = NativeGuard.CurrentStream(api.CurrentStream, deviceIndex);
+        NativeGuard.SetCurrentStream(api.SetStream, stream);
         return previous;
     }
 
@@ -82,57 +86,76 @@ internal sealed unsafe class CudaGraph : IDisposable
     {
         if (capturing || broken) throw new InvalidOperationException("CUDA graph capture already started or failed.");
         device = deviceIndex;
+        NativeGuard.CaptureBegin(api.CaptureBegin, self, 0, 0, ThreadLocalCaptureMode, 0);
         capturing = true;
-        api.CaptureBegin(self, 0, 0, ThreadLocalCaptureMode, 0);
     }
 
     /// <summary>
     /// Ends the capture and instantiates the graph. A capture that CUDA invalidated (an operation not allowed while
-    /// capturing) would make libtorch's capture_end throw a C++ exception, which ends the process; it is abandoned
-    /// instead, and this throws a .NET exception the caller can handle.
+    /// capturing) is abandoned through the CUDA runtime first, so libtorch's capture_end never meets it; any other
+    /// failure of capture_end comes back as a <see cref="NativeCallException"/>, after which the graph is unusable.
     /// </summary>
     public void EndCapture()
     {
-        var current = api.CurrentStream((sbyte)device);
+        var raw = NativeGuard.RawStream(api.Raw, NativeGuard.CurrentStream(api.CurrentStream, device));
         int status = 1;
-        if (api.IsCapturing is { } isCapturing && isCapturing(api.Raw(&current), &status) != 0) status = -1;
+        if (api.IsCapturing is { } isCapturing && isCapturing(raw, &status) != 0) status = -1;
         if (status != 1)   // cudaStreamCaptureStatusActive
         {
             AbandonCapture();
             throw new InvalidOperationException(status == 2 ? "CUDA invalidated the graph capture (an operation not allowed while capturing)." : "The stream was not capturing.");
         }
         capturing = false;
-        api.CaptureEnd(self);
+        try
+        {
+            NativeGuard.Call(api.CaptureEnd, self, "capture_end");
+        }
+        catch
+        {
+            // capture_end throws before or after ending the stream's capture; end it if it is still on.
+            capturing = true;
+            AbandonCapture();
+            throw;
+        }
     }
 
     /// <summary>
-    /// After a failed step inside the capture: ends it through the CUDA runtime (which reports instead of throwing,
-    /// unlike libtorch's capture_end). The graph is then unusable and is never destroyed, since its C++ destructor
-    /// would find a capture it did not end.
+    /// After a failed step inside the capture: ends it through the CUDA runtime (which reports instead of throwing).
+    /// The graph is then unusable and is never destroyed: its destructor would meet a capture it did not end, and the
+    /// allocator's capture filter still points at it.
     /// </summary>
     public void AbandonCapture()
     {
         if (!capturing) return;
         broken = true;
         capturing = false;
-        var current = api.CurrentStream((sbyte)device);
-        if (api.EndCapture is { } end)
+        try
         {
-            IntPtr graph;
-            end(api.Raw(&current), &graph);
+            var raw = NativeGuard.RawStream(api.Raw, NativeGuard.CurrentStream(api.CurrentStream, device));
+            int status = 0;
+            if (api.EndCapture is { } end && (api.IsCapturing is null || (api.IsCapturing(raw, &status) == 0 && status != 0)))
+            {
+                IntPtr graph;
+                end(raw, &graph);
+            }
+        }
+        catch (NativeCallException)
+        {
+            // Nothing more can be done from here; the graph stays broken.
         }
     }
 
     public void Replay()
     {
         if (broken || capturing) throw new InvalidOperationException("The CUDA graph was not captured.");
-        api.Replay(self);
+        NativeGuard.Call(api.Replay, self, "replay");
     }
 
     public void Dispose()
     {
         if (self == IntPtr.Zero || broken) return;
-        api.Dtor(self);
+        try { NativeGuard.Call(api.Dtor, self, "~CUDAGraph"); }
+        catch (NativeCallException) { broken = true; return; }   // leaked rather than freed under a live C++ object
         Marshal.FreeHGlobal(self);
         self = IntPtr.Zero;
     }
@@ -168,25 +191,26 @@ internal sealed unsafe class CudaGraph : IDisposable
         try
         {
             if (!File.Exists("/proc/self/maps")) return (null, "no /proc/self/maps (CUDA graphs need Linux)");
+            // Without the guard, a C++ exception in libtorch would end the process: no graphs then.
+            if (NativeGuard.Unavailable is { } noGuard) return (null, noGuard);
             var maps = File.ReadAllText("/proc/self/maps");
             var torchCuda = MappedLibrary(maps, "libtorch_cuda.so");
             var c10Cuda = MappedLibrary(maps, "libc10_cuda.so");
             if (torchCuda is null || c10Cuda is null) return (null, "libtorch's CUDA libraries are not loaded");
             var t = NativeLibrary.Load(torchCuda);
             var c = NativeLibrary.Load(c10Cuda);
-            T Find<T>(IntPtr lib, IReadOnlyList<string> symbols) where T : Delegate
+            IntPtr Find(IntPtr lib, IReadOnlyList<string> symbols)
             {
-                foreach (var s in symbols)
-                    if (NativeLibrary.TryGetExport(lib, s, out var p)) return Marshal.GetDelegateForFunctionPointer<T>(p);
+                foreach (var sym in symbols)
+                    if (NativeLibrary.TryGetExport(lib, sym, out var p)) return p;
                 throw new EntryPointNotFoundException(symbols[0]);
             }
             var n = Symbols;
             var api = new Api(
-                Find<Ctor>(t, n.Constructor), Find<Method>(t, n.Destructor), Find<CaptureBegin>(t, n.CaptureBegin),
-                Find<Method>(t, n.CaptureEnd), Find<Method>(t, n.Replay),
-                Find<GetStreamFromPool>(c, n.GetStreamFromPool), Find<GetCurrentStream>(c, n.GetCurrentStream),
-                Find<SetCurrentStream>(c, n.SetCurrentStream), Find<RawStream>(c, n.RawStream),
+                Find(t, n.Constructor), Find(t, n.Destructor), Find(t, n.CaptureBegin), Find(t, n.CaptureEnd), Find(t, n.Replay),
+                Find(c, n.GetStreamFromPool), Find(c, n.GetCurrentStream), Find(c, n.SetCurrentStream), Find(c, n.RawStream),
                 CudaRuntime<StreamEndCapture>(maps, "cudaStreamEndCapture"), CudaRuntime<StreamIsCapturing>(maps, "cudaStreamIsCapturing"));
+            if (api.EndCapture is null || api.IsCapturing is null) return (null, "the CUDA runtime's stream capture functions were not found");
             return (api, null);
         }
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException or IOException or BadImageFormatException)
