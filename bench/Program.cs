@@ -20,7 +20,7 @@ if (options.Has("help") || options.Positional.FirstOrDefault() is "help")
 {
     Console.WriteLine("Workloads:");
     foreach (var w in workloads) Console.WriteLine($"  {w.Name,-12} {w.Description}");
-    Console.WriteLine("Common options: --cpu (run every CPU workload), --repeat N, --warmup N, --size full|deep|mid|tiny, --device cpu|cuda, --dtype bf16|fp32, --kernel auto|eager|sdpa, --fused-norm on|off, --scripted-decode on|off (defaults: fused norm on CUDA only, scripted decode on), --decode-mode host|device|graph, --json PATH (merge the headline numbers into PATH)");
+    Console.WriteLine("Common options: --cpu (run every CPU workload), --repeat N, --warmup N, --size full|deep|mid|tiny, --device cpu|cuda, --dtype bf16|fp32, --kernel auto|eager|sdpa, --fused-norm on|off, --scripted-decode on|off (defaults: fused norm on CUDA only, scripted decode on), --decode-mode auto|host|device|graph (auto: graphs on CUDA), --json PATH (merge the headline numbers into PATH)");
     return 0;
 }
 
@@ -39,14 +39,15 @@ if (options.Get("kernel") is { } kernel)
 if (OnOff("fused-norm") is { } fusedNorm) MedGemma.Engine.Text.Gemma3RMSNorm.DefaultFusedInference = fusedNorm;
 if (OnOff("scripted-decode") is { } scripted) MedGemma.Engine.Text.Gemma3DecoderLayer.DefaultScriptedDecode = scripted;
 
-// --decode-mode host|device|graph: how TokenGenerator runs the steps after the prompt (Generation/DecodeStepMode.cs).
+// --decode-mode auto|host|device|graph: how TokenGenerator runs the steps after the prompt (Generation/DecodeStepMode.cs).
 if (options.Get("decode-mode") is { } decodeMode)
     MedGemma.Engine.Generation.TokenGenerator.DefaultStepMode = decodeMode.ToLowerInvariant() switch
     {
+        "auto" => MedGemma.Engine.Generation.DecodeStepMode.Auto,
         "host" => MedGemma.Engine.Generation.DecodeStepMode.Host,
         "device" => MedGemma.Engine.Generation.DecodeStepMode.Device,
         "graph" or "cudagraph" => MedGemma.Engine.Generation.DecodeStepMode.CudaGraph,
-        _ => throw new ArgumentException($"--decode-mode takes host, device or graph, not '{decodeMode}'."),
+        _ => throw new ArgumentException($"--decode-mode takes auto, host, device or graph, not '{decodeMode}'."),
     };
 
 bool? OnOff(string name) => options.Get(name) switch

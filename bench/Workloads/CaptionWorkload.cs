@@ -27,6 +27,9 @@ public sealed class CaptionWorkload : IWorkload
         var warmup = a.GetInt("warmup", device.type == DeviceType.CUDA ? 2 : 1);
         var repeat = a.GetInt("repeat", 5);
         var config = ModelSizes.Config(size);
+        // Auto: CUDA graphs on CUDA, host steps elsewhere (as TokenGenerator resolves it).
+        var stepMode = TokenGenerator.DefaultStepMode != DecodeStepMode.Auto ? TokenGenerator.DefaultStepMode
+            : device.type == DeviceType.CUDA ? DecodeStepMode.CudaGraph : DecodeStepMode.Host;
         // Polled slowly: no caption target is about memory, and each poll starts nvidia-smi next to a launch-bound decode loop.
         using var memory = device.type == DeviceType.CUDA ? new GpuMemoryMonitor(intervalMs: 500) : null;
 
@@ -60,7 +63,7 @@ public sealed class CaptionWorkload : IWorkload
             var perToken = TensorsPerDecodeStep(model, ids, pixels, mask, types, options);
             // Another step mode must give the tokens host steps give (random weights can tie, so report, not assert).
             string agreement = "";
-            if (TokenGenerator.DefaultStepMode != DecodeStepMode.Host)
+            if (stepMode != DecodeStepMode.Host)
             {
                 var mine = Generate(options);
                 TokenGenerator.StepMode = DecodeStepMode.Host;
@@ -81,7 +84,7 @@ public sealed class CaptionWorkload : IWorkload
         }
         if (memory?.Source is { } src) Console.WriteLine($"   peak GPU memory from {src}");
         if (Engine.Text.Gemma3DecoderLayer.ScriptedDecodeDisabledReason is { } why) Console.WriteLine($"   scripted decode steps were OFF (eager fallback): {why}");
-        if (TokenGenerator.DefaultStepMode == DecodeStepMode.CudaGraph)
+        if (stepMode == DecodeStepMode.CudaGraph)
         {
             // The _cudagraph rows are device steps when no graph was replayed: say so in the JSON too.
             BenchReport.Record(a, $"caption{Variant()}_graphs_replayed", device.type == DeviceType.CUDA && TokenGenerator.CudaGraphUnavailable is null ? 1 : 0);
@@ -100,7 +103,13 @@ public sealed class CaptionWorkload : IWorkload
         var v = "";
         if (Engine.Text.Gemma3RMSNorm.DefaultFusedInference is bool f) v += f ? "_fusednorm" : "_plainnorm";
         if (Engine.Text.Gemma3DecoderLayer.DefaultScriptedDecode is bool s) v += s ? "_scripteddecode" : "_eagerdecode";
-        if (TokenGenerator.DefaultStepMode != DecodeStepMode.Host) v += TokenGenerator.DefaultStepMode == DecodeStepMode.Device ? "_devicesteps" : "_cudagraph";
+        v += TokenGenerator.DefaultStepMode switch
+        {
+            DecodeStepMode.Host => "_hoststeps",
+            DecodeStepMode.Device => "_devicesteps",
+            DecodeStepMode.CudaGraph => "_cudagraph",
+            _ => "",   // Auto, the engine's default: the headline keys
+        };
         return v;
     }
 

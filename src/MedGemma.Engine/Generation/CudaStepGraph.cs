@@ -8,9 +8,9 @@ namespace MedGemma.Engine.Generation;
 /// <see cref="IStepGraph"/> over libtorch's CUDA graph (<see cref="CudaGraph"/>). Warm-up and capture run on a side
 /// stream from libtorch's pool (CUDA cannot capture the default stream, and per-stream lazy setup such as cuBLAS
 /// workspaces must happen before the capture), fenced by device synchronisations on both sides; replays run on the
-/// caller's stream, ordered with the rest of its work. Warm-up steps run only before the first capture of a step
-/// shape in the process (<see cref="StepShape"/>): after one capture succeeded, every lazily made kernel, workspace and
-/// TorchScript specialisation for that shape exists, and each warm-up step would cost a full host-bound step.
+/// caller's stream, ordered with the rest of its work. A step shape (<see cref="StepShape"/>) is proven once a capture
+/// succeeded and its first replay agreed with a plain step: every lazily made kernel, workspace and TorchScript
+/// specialisation for it then exists, so later graphs of that shape skip the warm-up (each a full host-bound step).
 /// </summary>
 internal sealed class CudaStepGraph : IStepGraph
 {
@@ -23,8 +23,8 @@ internal sealed class CudaStepGraph : IStepGraph
 
     // One side stream per device for the process: per-stream lazy setup then happens once.
     static readonly Dictionary<int, CudaGraph.CudaStream> sideStreams = new();
-    // Step shapes captured successfully in this process.
-    static readonly HashSet<string> warmShapes = new();
+    // Step shapes proven in this process.
+    static readonly HashSet<string> provenShapes = new();
 
     CudaStepGraph(Device device, string shape)
     {
@@ -35,7 +35,7 @@ internal sealed class CudaStepGraph : IStepGraph
         {
             if (!sideStreams.TryGetValue(index, out side)) sideStreams[index] = side = CudaGraph.SideStream(index);
         }
-        lock (warmShapes) WarmUpSteps = warmShapes.Contains(shape) ? 0 : TokenGenerator.GraphWarmUpSteps;
+        lock (provenShapes) Unproven = !provenShapes.Contains(shape);
     }
 
     /// <summary>
@@ -52,7 +52,12 @@ internal sealed class CudaStepGraph : IStepGraph
     public static string StepShape(Device device, int batch, KvCache cache) =>
         $"{device}|B{batch}|L{cache.MaxLength}|W{cache.SlidingWindow}|pad {cache.MayHavePadding}|{Text.Gemma3Attention.Kernel}|script {Text.Gemma3DecoderLayer.ScriptedDecode}";
 
-    public int WarmUpSteps { get; }
+    public bool Unproven { get; }
+
+    public void MarkProven()
+    {
+        lock (provenShapes) provenShapes.Add(shape);
+    }
 
     public Tensor WarmUp(Func<Tensor> step) => OnSideStream(() =>
     {
@@ -76,8 +81,7 @@ internal sealed class CudaStepGraph : IStepGraph
             }
             catch
             {
-                // Nothing recorded ran; the graph is left undestroyed (see AbandonCapture). The shape warms up again.
-                lock (warmShapes) warmShapes.Remove(shape);
+                // Nothing recorded ran; the graph is left undestroyed (see AbandonCapture).
                 g.AbandonCapture();
                 result?.Dispose();
                 throw;
@@ -87,7 +91,6 @@ internal sealed class CudaStepGraph : IStepGraph
             return result;
         });
         torch.cuda.synchronize(device);
-        lock (warmShapes) warmShapes.Add(shape);
     }
 
     public void Replay()

@@ -14,7 +14,10 @@ public enum DecodeStepMode
     /// Device steps recorded once as a CUDA graph and replayed: one launch per token instead of thousands, for
     /// decoding that is bound by host time per kernel launch. CUDA only; elsewhere (or when libtorch's graph entry
     /// points are missing, or the capture fails) it runs as Device, and <see cref="TokenGenerator.CudaGraphUnavailable"/> says why.
-    /// Experimental: not yet measured on a GPU.
+    /// The first replay of each step shape in a process is checked against a plain step; a disagreement stops graphs
+    /// for the process. Not yet measured on a GPU.
     /// </summary>
     CudaGraph,
+    /// <summary>The default: <see cref="CudaGraph"/> on a CUDA device, <see cref="Host"/> elsewhere (where host steps are the faster).</summary>
+    Auto,
 }

@@ -9,8 +9,14 @@ namespace MedGemma.Engine.Generation;
 /// </summary>
 internal interface IStepGraph : IDisposable
 {
-    /// <summary>How many ordinary steps to run through <see cref="WarmUp"/> before the capture.</summary>
-    int WarmUpSteps { get; }
+    /// <summary>
+    /// True until a step of this shape was captured and its first replay agreed with a plain step in this process:
+    /// the generator then runs warm-up steps before the capture and checks the first replay (<see cref="MarkProven"/>).
+    /// </summary>
+    bool Unproven { get; }
+
+    /// <summary>Records that this shape's first replay agreed with a plain step: later graphs of the shape skip warm-up and check.</summary>
+    void MarkProven();
 
     /// <summary>Runs <paramref name="step"/> as an ordinary step, the way the capture will see the device (its stream, its lazy setup).</summary>
     Tensor WarmUp(Func<Tensor> step);

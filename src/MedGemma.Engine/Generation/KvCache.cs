@@ -90,6 +90,16 @@ public sealed class KvCache : IDisposable
     /// <summary>Switches to <see cref="DeviceSteps"/> (after the prompt; the device counters already point at the next position).</summary>
     public void EnterDeviceSteps() => DeviceSteps = true;
 
+    /// <summary>Copies of the device counters (write slot, ring slot), for <see cref="RestoreDeviceCounters"/>.</summary>
+    internal (Tensor Write, Tensor? Ring) SaveDeviceCounters() => (writeSlot.clone(), ringSlot?.clone());
+
+    /// <summary>Puts back counters saved by <see cref="SaveDeviceCounters"/> (in place: recorded steps keep their addresses).</summary>
+    internal void RestoreDeviceCounters((Tensor Write, Tensor? Ring) saved)
+    {
+        writeSlot.copy_(saved.Write);
+        if (saved.Ring is not null) ringSlot!.copy_(saved.Ring);
+    }
+
     /// <summary>The host's count of one replayed step (the device counters advanced inside the replay).</summary>
     internal void AdvanceHost()
     {

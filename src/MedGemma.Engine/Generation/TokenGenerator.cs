@@ -32,8 +32,8 @@ public sealed class TokenGenerator : IDisposable
 
     static readonly AsyncLocal<DecodeStepMode?> stepModeOverride = new();
 
-    /// <summary>Process-wide default for the steps after the prompt (<see cref="DecodeStepMode.Host"/>).</summary>
-    public static DecodeStepMode DefaultStepMode { get; set; } = DecodeStepMode.Host;
+    /// <summary>Process-wide default for the steps after the prompt (<see cref="DecodeStepMode.Auto"/>).</summary>
+    public static DecodeStepMode DefaultStepMode { get; set; } = DecodeStepMode.Auto;
 
     /// <summary>The mode for generators made in the current async flow: an override set here, else <see cref="DefaultStepMode"/>.</summary>
     public static DecodeStepMode StepMode
@@ -69,6 +69,9 @@ public sealed class TokenGenerator : IDisposable
     }
 
     readonly DecodeStepMode stepMode;
+
+    /// <summary>How this generator runs its steps after the prompt (<see cref="DecodeStepMode.Auto"/> resolved for its device).</summary>
+    public DecodeStepMode ResolvedStepMode => stepMode;
     readonly Func<Device, IStepGraph?>? graphFactory;
     IStepGraph? graph;
     bool captured, graphOff;
@@ -107,7 +110,7 @@ public sealed class TokenGenerator : IDisposable
         promptAllReal = attentionMask is null || (attentionMask.device_type == DeviceType.CPU && AllOnes(attentionMask));
         padIsToken = pad >= 0 && pad < model.Config.Text.VocabSize;
         promptTypes = tokenTypeIds is null ? null : Own(tokenTypeIds, device);
-        stepMode = StepMode;
+        stepMode = StepMode == DecodeStepMode.Auto ? (device.type == DeviceType.CUDA ? DecodeStepMode.CudaGraph : DecodeStepMode.Host) : StepMode;
         graphFactory = GraphFactory;
     }
 
@@ -182,7 +185,7 @@ public sealed class TokenGenerator : IDisposable
         if (!captured)
         {
             if (graph is null && !TryMakeGraph()) return Step(fed);
-            if (warmUpSteps < graph!.WarmUpSteps)
+            if (graph!.Unproven && warmUpSteps < GraphWarmUpSteps)
             {
                 warmUpSteps++;
                 return graph!.WarmUp(() => Step(fed));
@@ -215,8 +218,44 @@ public sealed class TokenGenerator : IDisposable
             graphIds!.copy_(fed);
         }
         cache.AdvanceHost();   // checks the room first: a replay past the end would index outside the cache on the device
-        graph!.Replay();
+        if (graph!.Unproven) return CheckedReplay(fed);
+        graph.Replay();
         return graph.Output;
+    }
+
+    /// <summary>
+    /// Largest |replayed − plain| logit allowed, relative to the largest |logit|: the same kernels on another stream
+    /// may pick other GEMM algorithms, a few bf16 roundings apart; a replay that reads the wrong memory or a stale
+    /// host value is far off.
+    /// </summary>
+    internal const double ReplayTolerance = 0.02;
+
+    /// <summary>
+    /// The first replay of an unproven step shape, checked: replays, then puts the device counters back and runs the
+    /// same token as a plain device step (which rewrites the same cache slots). Agreement proves the shape; otherwise
+    /// graphs stop for the process (a wrong replay is no accident) and the plain step's logits are used.
+    /// </summary>
+    Tensor CheckedReplay(Tensor fed)
+    {
+        var counters = cache.SaveDeviceCounters();
+        var savedPositions = positions!.clone();
+        graph!.Replay();
+        var replayed = graph.Output.clone();
+        cache.RestoreDeviceCounters(counters);
+        positions.copy_(savedPositions);
+        var plain = cache.Recording(cache.Length - 1, () => Step(fed));   // the host count already holds this step
+        using var scope = torch.NewDisposeScope();
+        var b = plain.to(ScalarType.Float32);
+        var diff = (replayed.to(ScalarType.Float32) - b).abs().max().item<float>();
+        var scale = b.abs().max().item<float>();
+        if (diff <= ReplayTolerance * scale + 1e-6)
+        {
+            graph.MarkProven();
+            return plain;
+        }
+        if (graphFactory is null) Volatile.Write(ref failedCaptures, MaxFailedCaptures);
+        GiveUpGraph($"a replayed step disagreed with the plain step (max |Δ logit| {diff:G3}, max |logit| {scale:G3})");
+        return plain;
     }
 
     bool TryMakeGraph()

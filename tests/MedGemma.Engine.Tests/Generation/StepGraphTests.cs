@@ -15,13 +15,19 @@ namespace MedGemma.Engine.Tests.Generation;
 /// </summary>
 public sealed class StepGraphTests(TokenGeneratorTests.Tiny tiny, ITestOutputHelper output) : IClassFixture<TokenGeneratorTests.Tiny>
 {
-    /// <summary>A recording emulated on the host: Capture keeps the step, Replay runs it and copies its result into Output.</summary>
-    sealed class EmulatedStepGraph(bool failCapture = false) : IStepGraph
+    /// <summary>
+    /// A recording emulated on the host: Capture keeps the step, Replay runs it and copies its result into Output
+    /// (plus <paramref name="replayError"/>, for a replay that goes wrong).
+    /// </summary>
+    sealed class EmulatedStepGraph(bool failCapture = false, bool unproven = true, float replayError = 0) : IStepGraph
     {
         Func<Tensor>? step;
         Tensor? result;
         public int WarmUps, Captures, Replays;
-        public int WarmUpSteps => TokenGenerator.GraphWarmUpSteps;
+        public bool Unproven { get; private set; } = unproven;
+        public bool Proven;
+
+        public void MarkProven() { Proven = true; Unproven = false; }
 
         public Tensor WarmUp(Func<Tensor> s) { WarmUps++; return s(); }
 
@@ -35,7 +41,7 @@ public sealed class StepGraphTests(TokenGeneratorTests.Tiny tiny, ITestOutputHel
         public void Replay()
         {
             using var scope = torch.NewDisposeScope();
-            var r = step!();
+            var r = step!() + replayError;
             if (result is null) result = r.clone().DetachFromDisposeScope();
             else result.copy_(r);
             Replays++;
@@ -46,11 +52,11 @@ public sealed class StepGraphTests(TokenGeneratorTests.Tiny tiny, ITestOutputHel
     }
 
     (long[][] Tokens, List<EmulatedStepGraph> Graphs, string? Fallback) Generate(DecodeStepMode mode, Tensor ids, Tensor? pixels, Tensor? mask, Tensor? types,
-        GenerationOptions options, bool failCapture = false)
+        GenerationOptions options, bool failCapture = false, bool unproven = true, float replayError = 0)
     {
         var graphs = new List<EmulatedStepGraph>();
         TokenGenerator.StepMode = mode;
-        TokenGenerator.GraphFactory = _ => { var g = new EmulatedStepGraph(failCapture); graphs.Add(g); return g; };
+        TokenGenerator.GraphFactory = _ => { var g = new EmulatedStepGraph(failCapture, unproven, replayError); graphs.Add(g); return g; };
         try
         {
             using var gen = new TokenGenerator(tiny.Model, ids, pixels, mask, types, options);
@@ -85,7 +91,7 @@ public sealed class StepGraphTests(TokenGeneratorTests.Tiny tiny, ITestOutputHel
             var (graphTokens, graphs, _) = Generate(DecodeStepMode.CudaGraph, ids, null, mask, null, options);
             output.WriteLine($"{kernel}, scripted {scripted}, sample {sample}: host {string.Join(' ', host[0])} | {string.Join(' ', host[1])}");
             var g = Assert.Single(graphs);
-            Assert.Equal((TokenGenerator.GraphWarmUpSteps, 1, options.MaxNewTokens - 1 - TokenGenerator.GraphWarmUpSteps), (g.WarmUps, g.Captures, g.Replays));
+            Assert.Equal((TokenGenerator.GraphWarmUpSteps, 1, options.MaxNewTokens - 1 - TokenGenerator.GraphWarmUpSteps, true), (g.WarmUps, g.Captures, g.Replays, g.Proven));
             Assert.Equal(host, graphTokens);
             // A script that failed would have fallen back to the eager step silently: then "scripted" proved nothing.
             Assert.Null(Gemma3DecoderLayer.ScriptedDecodeDisabledReason);
@@ -122,6 +128,35 @@ public sealed class StepGraphTests(TokenGeneratorTests.Tiny tiny, ITestOutputHel
         var g = Assert.Single(graphs);
         Assert.Equal((1, 0), (g.Captures, g.Replays));
         Assert.Equal("capture failed: emulated capture failure", why);
+    }
+
+    [Fact]
+    public void AProvenShapeSkipsTheWarmUpAndTheCheck()
+    {
+        var (ids, mask) = DecodeStepTests.LeftPaddedPair(ScriptedDecodeTests.Prompt, ScriptedDecodeTests.Prompt[1..]);
+        var options = new GenerationOptions { MaxNewTokens = 12, EosTokenIds = Array.Empty<long>() };
+        var host = Generate(DecodeStepMode.Host, ids, null, mask, null, options).Tokens;
+        var (tokens, graphs, why) = Generate(DecodeStepMode.CudaGraph, ids, null, mask, null, options, unproven: false);
+        Assert.Equal(host, tokens);
+        var g = Assert.Single(graphs);
+        Assert.Equal((0, 1, options.MaxNewTokens - 1), (g.WarmUps, g.Captures, g.Replays));
+        Assert.Null(why);
+    }
+
+    [Theory]
+    [InlineData(0.5f)]
+    [InlineData(float.NaN)]
+    public void AFirstReplayThatDisagreesWithAPlainStepStopsTheGraph(float replayError)
+    {
+        var (ids, mask) = DecodeStepTests.LeftPaddedPair(ScriptedDecodeTests.Prompt, ScriptedDecodeTests.Prompt[1..]);
+        var options = new GenerationOptions { MaxNewTokens = 12, EosTokenIds = Array.Empty<long>() };
+        var host = Generate(DecodeStepMode.Host, ids, null, mask, null, options).Tokens;
+        var (tokens, graphs, why) = Generate(DecodeStepMode.CudaGraph, ids, null, mask, null, options, replayError: replayError);
+        // The wrong replay never reached a token: the plain step's logits were used, then device steps.
+        Assert.Equal(host, tokens);
+        var g = Assert.Single(graphs);
+        Assert.Equal((1, 1, false), (g.Captures, g.Replays, g.Proven));
+        Assert.StartsWith("a replayed step disagreed with the plain step", why);
     }
 
     [Fact]
