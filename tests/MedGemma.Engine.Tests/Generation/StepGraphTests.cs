@@ -171,6 +171,14 @@ public sealed class StepGraphTests(TokenGeneratorTests.Tiny tiny, ITestOutputHel
     }
 
     [Fact]
+    public void AutoMeansHostStepsOnACpu()
+    {
+        Assert.Equal(DecodeStepMode.Auto, TokenGenerator.DefaultStepMode);
+        using var g = new TokenGenerator(tiny.Model, torch.tensor(ScriptedDecodeTests.Prompt).unsqueeze(0), null, null, null, new GenerationOptions { MaxNewTokens = 2 });
+        Assert.Equal(DecodeStepMode.Host, g.ResolvedStepMode);
+    }
+
+    [Fact]
     public void RecordingOnlyTakesDeviceSteps()
     {
         using var cache = new KvCache(tiny.Model.Config.Text, 1, 4, torch.CPU, ScalarType.Float32);
