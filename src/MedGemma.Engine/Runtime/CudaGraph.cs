@@ -86,8 +86,17 @@ internal sealed unsafe class CudaGraph : IDisposable
     {
         if (capturing || broken) throw new InvalidOperationException("CUDA graph capture already started or failed.");
         device = deviceIndex;
-        NativeGuard.CaptureBegin(api.CaptureBegin, self, 0, 0, ThreadLocalCaptureMode, 0);
         capturing = true;
+        try
+        {
+            NativeGuard.CaptureBegin(api.CaptureBegin, self, 0, 0, ThreadLocalCaptureMode, 0);
+        }
+        catch
+        {
+            // The stream may or may not have started capturing; end it if it did. The object is unusable either way.
+            AbandonCapture();
+            throw;
+        }
     }
 
     /// <summary>
