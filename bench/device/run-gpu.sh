@@ -30,6 +30,16 @@ hf() { # hf PART SECONDS : a part of hf_bench.py; SIGINT at the limit keeps the 
   tail -n 3 "$OUT/hf-$1.txt" >>"$log"
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv >>"$log" 2>&1
+# The C++ entry points the CUDA-graph binding resolves by mangled name (Runtime/CudaGraph.cs), as this libtorch exports
+# them: if the binding reports one missing, the right name is in the log of the same call.
+python3 - >>"$log" 2>&1 <<'PY'
+import glob, re
+for lib in ("libtorch_cuda.so", "libc10_cuda.so"):
+    for path in glob.glob(f"/opt/torch/.venv/lib/python3*/site-packages/torch/lib/{lib}")[:1]:
+        names = sorted(set(re.findall(rb"_ZNK?(?:2at4cuda9CUDAGraph|3c104cuda(?:17getStreamFromPool|20getCurrentCUDAStream|20setCurrentCUDAStream|10CUDAStream6stream))[A-Za-z0-9_]*", open(path, "rb").read())))
+        print(f"### {path}: {len(names)} graph/stream symbols")
+        for n in names[:40]: print("   ", n.decode())
+PY
 size=${BENCH_SIZE:-full}   # BENCH_SIZE=mid for a quick dry run of the script itself
 ckpt_dir=$(mktemp -d -t medgemma-bench-checkpoint.XXXXXX)   # local disk of the device machine, not the carried tree
 for s in ${BENCH_STEPS:-caption hf-train train-b4 train-gc hf-generate caption-host caption-eager train-gc-fixed load train-b1 ops}; do
