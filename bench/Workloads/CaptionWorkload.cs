@@ -90,6 +90,9 @@ public sealed class CaptionWorkload : IWorkload
             BenchReport.Record(a, $"caption{Variant()}_graphs_replayed", device.type == DeviceType.CUDA && TokenGenerator.CudaGraphUnavailable is null ? 1 : 0);
             Console.WriteLine(device.type != DeviceType.CUDA ? "   CUDA graphs need a CUDA device: these were device steps"
                 : TokenGenerator.CudaGraphUnavailable is { } noGraph ? $"   CUDA graphs were NOT used (device steps instead): {noGraph}" : "   decode steps replayed as CUDA graphs");
+            var (captures, replays, captureSeconds) = TokenGenerator.GraphTotals;
+            Console.WriteLine($"   graphs in this process: {captures} captures ({(captures > 0 ? captureSeconds / captures * 1e3 : 0):F1} ms host time each, instantiation included), {replays} replays");
+            if (captures > 0) BenchReport.Record(a, $"caption{Variant()}_graph_capture_ms", captureSeconds / captures * 1e3);
         }
         return 0;
     }

@@ -59,6 +59,12 @@ public sealed class TokenGenerator : IDisposable
     /// </summary>
     internal const int GraphWarmUpSteps = 3;
 
+    static long graphCaptures, graphReplays, graphCaptureTicks;
+
+    /// <summary>Process totals of the graph path: captures, replays, and the host seconds the captures took (instantiation included).</summary>
+    public static (long Captures, long Replays, double CaptureSeconds) GraphTotals =>
+        (Interlocked.Read(ref graphCaptures), Interlocked.Read(ref graphReplays), Interlocked.Read(ref graphCaptureTicks) / (double)System.Diagnostics.Stopwatch.Frequency);
+
     static readonly AsyncLocal<Func<Device, IStepGraph?>?> graphFactoryOverride = new();
 
     /// <summary>Makes the graphs of generators created in the current async flow (tests: a graph emulated on a CPU); null = CUDA graphs.</summary>
@@ -192,6 +198,7 @@ public sealed class TokenGenerator : IDisposable
             }
             graphIds = torch.empty(fed.shape, dtype: fed.dtype, device: fed.device).copy_(fed).DetachFromDisposeScope();
             var length = cache.Length;
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 // Recorded with the host values of this step: replays never update them (positions and cache
@@ -204,6 +211,8 @@ public sealed class TokenGenerator : IDisposable
                 }));
                 captured = true;
                 CudaGraphUnavailable = null;
+                Interlocked.Increment(ref graphCaptures);
+                Interlocked.Add(ref graphCaptureTicks, System.Diagnostics.Stopwatch.GetTimestamp() - started);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -218,6 +227,7 @@ public sealed class TokenGenerator : IDisposable
             graphIds!.copy_(fed);
         }
         cache.AdvanceHost();   // checks the room first: a replay past the end would index outside the cache on the device
+        Interlocked.Increment(ref graphReplays);
         if (graph!.Unproven) return CheckedReplay(fed);
         graph.Replay();
         return graph.Output;
