@@ -112,6 +112,8 @@ internal sealed class CudaStepGraph : IStepGraph
 
     public void Dispose()
     {
+        // A replay still in flight (a cancelled generation) must not meet its memory pool released under it.
+        if (graph is not null) torch.cuda.synchronize(device);
         output?.Dispose();
         output = null;
         graph?.Dispose();
