@@ -45,7 +45,21 @@ internal sealed class CudaStepGraph : IStepGraph
     public static CudaStepGraph? TryCreate(Device device, string stepShape, out string? why)
     {
         why = device.type != DeviceType.CUDA ? $"CUDA graphs need a CUDA device, not {device.type}" : CudaGraph.Unavailable;
-        return why is null ? new CudaStepGraph(device, stepShape) : null;
+        if (why is not null) return null;
+        try
+        {
+            var g = new CudaStepGraph(device, stepShape);
+            // Every stream call the steps make, tried once here (current stream set to itself): a libtorch that
+            // refuses one fails now, before any step ran, not halfway through a warm-up.
+            var index = Math.Max(0, (int)device.index);
+            CudaGraph.UseStream(CudaGraph.UseStream(g.side, index), index);
+            return g;
+        }
+        catch (NativeCallException e)
+        {
+            why = e.Message;
+            return null;
+        }
     }
 
     /// <summary>What a recorded step's kernels depend on besides the weights: batch, cache length, padding masks, attention kernel, scripted layers.</summary>
