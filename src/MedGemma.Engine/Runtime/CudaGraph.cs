@@ -106,7 +106,7 @@ internal sealed unsafe class CudaGraph : IDisposable
     /// </summary>
     public void EndCapture()
     {
-        var raw = NativeGuard.RawStream(api.Raw, NativeGuard.CurrentStream(api.CurrentStream, device));
+        var raw = CurrentRawStream();
         int status = 1;
         if (api.IsCapturing is { } isCapturing && isCapturing(raw, &status) != 0) status = -1;
         if (status != 1)   // cudaStreamCaptureStatusActive
@@ -140,7 +140,7 @@ internal sealed unsafe class CudaGraph : IDisposable
         capturing = false;
         try
         {
-            var raw = NativeGuard.RawStream(api.Raw, NativeGuard.CurrentStream(api.CurrentStream, device));
+            var raw = CurrentRawStream();
             int status = 0;
             if (api.EndCapture is { } end && (api.IsCapturing is null || (api.IsCapturing(raw, &status) == 0 && status != 0)))
             {
@@ -153,6 +153,9 @@ internal sealed unsafe class CudaGraph : IDisposable
             // Nothing more can be done from here; the graph stays broken.
         }
     }
+
+    /// <summary>The CUDA runtime's handle of libtorch's current stream on this graph's device (the capturing side stream).</summary>
+    IntPtr CurrentRawStream() => NativeGuard.RawStream(api.Raw, NativeGuard.CurrentStream(api.CurrentStream, device));
 
     public void Replay()
     {
