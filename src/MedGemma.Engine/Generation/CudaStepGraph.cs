@@ -51,8 +51,7 @@ internal sealed class CudaStepGraph : IStepGraph
             var g = new CudaStepGraph(device, stepShape);
             // Every stream call the steps make, tried once here (current stream set to itself): a libtorch that
             // refuses one fails now, before any step ran, not halfway through a warm-up.
-            var index = Math.Max(0, (int)device.index);
-            CudaGraph.UseStream(CudaGraph.UseStream(g.side, index), index);
+            CudaGraph.UseStream(CudaGraph.UseStream(g.side, g.index), g.index);
             return g;
         }
         catch (NativeCallException e)

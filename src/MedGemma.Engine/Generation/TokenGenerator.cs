@@ -80,7 +80,7 @@ public sealed class TokenGenerator : IDisposable
     public DecodeStepMode ResolvedStepMode => stepMode;
     readonly Func<Device, IStepGraph?>? graphFactory;
     IStepGraph? graph;
-    bool captured, graphOff;
+    bool captured;
     Tensor? graphIds;
     int warmUpSteps;
 
@@ -161,7 +161,7 @@ public sealed class TokenGenerator : IDisposable
             var fed = tokens.narrow(1, Steps - 1, 1);
             if (!padIsToken) fed = fed.clamp(HeldScalars.Integer(0), HeldScalars.Integer(model.Config.Text.VocabSize - 1));
             if (stepMode != DecodeStepMode.Host && !cache.DeviceSteps) cache.EnterDeviceSteps();
-            logits = stepMode == DecodeStepMode.CudaGraph && !graphOff ? GraphStep(fed) : Step(fed);
+            logits = stepMode == DecodeStepMode.CudaGraph && GraphFallbackReason is null ? GraphStep(fed) : Step(fed);
         }
 
         var next = LogitsSampler.Next(logits, options, rng);
@@ -284,8 +284,7 @@ public sealed class TokenGenerator : IDisposable
 
     void GiveUpGraph(string why)
     {
-        CudaGraphUnavailable = GraphFallbackReason = why;
-        graphOff = true;
+        CudaGraphUnavailable = GraphFallbackReason = why;   // from here on, this generator runs plain steps
         graph?.Dispose();
         graph = null;
     }
