@@ -12,7 +12,7 @@ namespace MedGemma.Bench.Workloads;
 public sealed class OpsWorkload : IWorkload
 {
     public string Name => "ops";
-    public string Description => "host cost per op: TorchSharp calls, RMSNorm, TorchScript invoke (--width 64, --calls 20000)";
+    public string Description => "host cost per op: TorchSharp calls, RMSNorm, TorchScript invoke, SDPA masks (--width 64, --calls 20000, --keys 344)";
     public bool RunsOnCpu => true;
 
     const string Script = @"
@@ -48,6 +48,16 @@ def chain40(x: Tensor, s: float) -> Tensor:
         using var unit32 = torch.ones(new long[] { 1, 1, width }, device: device);
         var cu = torch.jit.compile(Script);
 
+        // One decode step's attention as MedGemma's decoder issues it: 4 kv heads, 2 query rows each, against a
+        // preallocated cache of 344 positions (hf_bench.py's 280-token prompt + 64), under a mask of the written ones.
+        var headDim = Math.Min(width, 256);
+        var keys = a.GetInt("keys", 344);
+        using var q = torch.randn(new long[] { 1, 4, 2, headDim }, dtype: dtype, device: device);
+        using var kv = torch.randn(new long[] { 1, 4, keys, headDim }, dtype: dtype, device: device);
+        using var boolMask = torch.arange(keys, device: device).lt(keys - 7).view(1, 1, 1, keys);
+        using var additiveMask = MedGemma.Engine.Text.AttentionMasks.Additive(boolMask, dtype)!;
+        using var additiveDense = additiveMask.contiguous();
+
         double PerCall(int n, Action body)
         {
             var runs = new List<double>();
@@ -75,6 +85,9 @@ def chain40(x: Tensor, s: float) -> Tensor:
             })),
             ("RMSNorm, TorchScript fused rms_norm", PerCall(calls, () => { using var r = (Tensor)cu.invoke("rms_norm_fused", x, w1, 1e-6); })),
             ("RMSNorm, TorchScript 8 ops", PerCall(calls, () => { using var r = (Tensor)cu.invoke("rms_norm_ops", x, w, 1e-6); })),
+            ($"SDPA, one token, {keys} keys, boolean mask", PerCall(calls / 4, () => { using var o = nn.functional.scaled_dot_product_attention(q, kv, kv, boolMask, 0.0, false); })),
+            ($"SDPA, one token, {keys} keys, additive mask", PerCall(calls / 4, () => { using var o = nn.functional.scaled_dot_product_attention(q, kv, kv, additiveMask, 0.0, false); })),
+            ($"SDPA, one token, {keys} keys, additive, unpadded", PerCall(calls / 4, () => { using var o = nn.functional.scaled_dot_product_attention(q, kv, kv, additiveDense, 0.0, false); })),
             ("40 muls, TorchSharp (per mul)", PerCall(calls / 20, () =>
             {
                 using var scope = torch.NewDisposeScope();

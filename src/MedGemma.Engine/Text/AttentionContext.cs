@@ -15,6 +15,12 @@ public sealed class AttentionContext
     public required Tensor? GlobalMask { get; init; }
     public required Tensor? LocalMask { get; init; }
     /// <summary>
+    /// The same masks in SDPA's additive form (<see cref="AttentionMasks.Additive"/>), built once per forward when the
+    /// layers attend through SDPA; null = give SDPA the boolean mask (it then converts it in every layer).
+    /// </summary>
+    public Tensor? GlobalSdpaMask { get; init; }
+    public Tensor? LocalSdpaMask { get; init; }
+    /// <summary>
     /// Every query is a real token and so sees at least its own key: no attention row is fully masked, and the
     /// guard that zeroes such rows (3 ops per layer) is skipped.
     /// </summary>

@@ -80,6 +80,36 @@ public static class AttentionMasks
     }
 
     /// <summary>
+    /// The additive form of a boolean mask, as SDPA takes it: 0 where allowed, <paramref name="dtype"/>'s lowest value
+    /// elsewhere, each row padded to a multiple of 16 elements in memory. Built once per forward and shared by every
+    /// layer of an attention type. Given a boolean mask, SDPA converts it on every call (logical_not, a scalar fill and
+    /// a where: 3 kernels per layer and decoded token), and its memory-efficient kernel copies a mask whose row stride
+    /// is not a multiple of 16 (1-2 more). The lowest finite value, not SDPA's own -inf, suits every backend (cuDNN's
+    /// conversion avoids -inf); a row with an allowed key gets the same weights either way (the masked exponentials
+    /// underflow to 0), and a row without one is zeroed by the callers' guard either way.
+    /// </summary>
+    public static Tensor? Additive(Tensor? mask, ScalarType dtype)
+    {
+        if (mask is null) return null;
+        using var scope = torch.NewDisposeScope();
+        var shape = mask.shape.ToArray();
+        var length = shape[^1];
+        shape[^1] = (length + 15) / 16 * 16;
+        var bias = torch.full(shape, HeldScalars.Real(Lowest(dtype)), dtype: dtype, device: mask.device).narrow(-1, 0, length);
+        bias.masked_fill_(mask, HeldScalars.Real(0.0));
+        return bias.MoveToOuterDisposeScope();
+    }
+
+    static double Lowest(ScalarType dtype) => dtype switch
+    {
+        ScalarType.BFloat16 => -3.3895313892515355e38,
+        ScalarType.Float16 => -65504.0,
+        ScalarType.Float32 => float.MinValue,
+        ScalarType.Float64 => double.MinValue,
+        _ => throw new ArgumentException($"An additive attention mask needs a floating dtype, not {dtype}.", nameof(dtype)),
+    };
+
+    /// <summary>
     /// The same mask for a device step (<see cref="KvCache.DeviceSteps"/>): against the whole buffer, from the
     /// device's cache index t (no host value), [B or 1, 1, 1, L]. A global buffer's index i holds position i, allowed
     /// when i ≤ t; ring slot s holds position t - ((t - s) mod W), allowed when written (≥ 0); then padding.

@@ -42,7 +42,7 @@ def decode_layer(h: Tensor, eps: float, kv_heads: int, rep: int, head_dim: int,
                  u_w: Tensor, u_b: Optional[Tensor], u_la: Optional[Tensor], u_lb: Optional[Tensor], u_s: float,
                  d_w: Tensor, d_b: Optional[Tensor], d_la: Optional[Tensor], d_lb: Optional[Tensor], d_s: float,
                  cos: Tensor, sin: Tensor, k_cache: Tensor, v_cache: Tensor, slot: Tensor, attend_len: int,
-                 mask: Optional[Tensor], rows_never_empty: bool, use_sdpa: bool, q_factor: float, scaling: float,
+                 mask: Optional[Tensor], sdpa_mask: Optional[Tensor], rows_never_empty: bool, use_sdpa: bool, q_factor: float, scaling: float,
                  masked_value: float) -> Tensor:
     b = h.size(0)
     x = gemma_rms_norm(h, ln_in, eps)
@@ -66,7 +66,10 @@ def decode_layer(h: Tensor, eps: float, kv_heads: int, rep: int, head_dim: int,
         qs = q
         if q_factor != 1.0:
             qs = q * q_factor
-        o = torch.scaled_dot_product_attention(qs, kk, vv, mask, 0.0, False)
+        m = mask
+        if sdpa_mask is not None:
+            m = sdpa_mask
+        o = torch.scaled_dot_product_attention(qs, kk, vv, m, 0.0, False)
     else:
         s32 = torch.matmul(q, kk.transpose(-1, -2)).mul_(scaling).float()
         if mask is not None:
@@ -109,7 +112,7 @@ def decode_layer(h: Tensor, eps: float, kv_heads: int, rep: int, head_dim: int,
         args.AddRange(new object?[]
         {
             sliding ? ctx.LocalCos : ctx.GlobalCos, sliding ? ctx.LocalSin : ctx.GlobalSin, keys, values, slot, attendLength,
-            mask, ctx.RowsNeverEmpty, sdpa, attn.SdpaQueryFactor, attn.ScalingScalar, MaskedValue,
+            mask, sliding ? ctx.LocalSdpaMask : ctx.GlobalSdpaMask, ctx.RowsNeverEmpty, sdpa, attn.SdpaQueryFactor, attn.ScalingScalar, MaskedValue,
         });
         Interlocked.Increment(ref calls);
         try

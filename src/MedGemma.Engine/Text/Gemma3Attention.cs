@@ -90,7 +90,8 @@ public sealed class Gemma3Attention : nn.Module
         k = Gemma3RotaryEmbedding.Apply(k, cos, sin);
         if (ctx.Cache is not null) (k, v) = ctx.Cache.Update(layerIdx, k, v);
 
-        var output = Attend(q, k, v, sliding ? ctx.LocalMask : ctx.GlobalMask, scaling, softcap, ctx.RowsNeverEmpty);  // (B, H, n, D)
+        var output = Attend(q, k, v, sliding ? ctx.LocalMask : ctx.GlobalMask, scaling, softcap, ctx.RowsNeverEmpty,
+            sliding ? ctx.LocalSdpaMask : ctx.GlobalSdpaMask);  // (B, H, n, D)
         // For one token (B, H, 1, D) is already laid out as (B, 1, H·D): no transpose.
         output = n == 1 ? output.reshape(b, 1, heads * headDim) : output.transpose(1, 2).reshape(b, n, heads * headDim);
         return o_proj.call(output).MoveToOuterDisposeScope();
@@ -111,7 +112,8 @@ public sealed class Gemma3Attention : nn.Module
         k = Gemma3RotaryEmbedding.Apply(k, cos, sin);
         (k, v) = ctx.Cache!.Update(layerIdx, k, v);
         var mask = sliding ? ctx.LocalMask : ctx.GlobalMask;
-        var output = GroupedQueryAttention.Attend(q, k, v, mask, scaling, softcap, ctx.RowsNeverEmpty, UseSdpa(q, mask, softcap));
+        var output = GroupedQueryAttention.Attend(q, k, v, mask, scaling, softcap, ctx.RowsNeverEmpty, UseSdpa(q, mask, softcap),
+            sliding ? ctx.LocalSdpaMask : ctx.GlobalSdpaMask);
         return o_proj.call(output.reshape(b, 1, heads * headDim));
     }
 
@@ -131,15 +133,17 @@ public sealed class Gemma3Attention : nn.Module
     /// Eager attention as transformers computes it (softmax in float32). q (B, H, n, D), k/v (B, Hkv, Lk, D),
     /// mask (B, 1, n, Lk) bool or null. A query with no allowed key (left padding) gets a zero output, as
     /// SDPA gives, never NaN; gradients stay finite too. <paramref name="rowsNeverEmpty"/>: the caller knows every
-    /// query has an allowed key (its own), so that guard is skipped.
+    /// query has an allowed key (its own), so that guard is skipped. <paramref name="sdpaMask"/>: the mask in SDPA's
+    /// additive form (<see cref="AttentionMasks.Additive"/>), given to SDPA instead of the boolean one.
     /// </summary>
-    public static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, double scaling, double? softcap = null, bool rowsNeverEmpty = false)
+    public static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, double scaling, double? softcap = null, bool rowsNeverEmpty = false,
+        Tensor? sdpaMask = null)
     {
         using var scope = torch.NewDisposeScope();
         var (b, h, n, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
         var hkv = k.shape[1];
         var rep = h / hkv;
-        if (UseSdpa(q, mask, softcap)) return Sdpa(q, k, v, mask, scaling, rowsNeverEmpty).MoveToOuterDisposeScope();
+        if (UseSdpa(q, mask, softcap)) return Sdpa(q, k, v, mask, sdpaMask, scaling, rowsNeverEmpty).MoveToOuterDisposeScope();
         var qg = q.view(b, hkv, rep, n, d);                                    // (B, Hkv, rep, n, D)
         var scores = torch.matmul(qg, k.unsqueeze(2).transpose(-1, -2)).mul_(HeldScalars.Real(scaling)); // (B, Hkv, rep, n, Lk)
         if (softcap is double cap) scores = torch.tanh(scores.div(HeldScalars.Real(cap))).mul(HeldScalars.Real(cap));
@@ -164,7 +168,7 @@ public sealed class Gemma3Attention : nn.Module
     /// expanded to all query heads; rows with no allowed key are zeroed. For a single query (a decode step) the rep
     /// query heads of a key/value head become rep query rows against the shared k/v instead: no copies of the cache per step.
     /// </summary>
-    static Tensor Sdpa(Tensor q, Tensor k, Tensor v, Tensor? mask, double scaling, bool rowsNeverEmpty)
+    static Tensor Sdpa(Tensor q, Tensor k, Tensor v, Tensor? mask, Tensor? sdpaMask, double scaling, bool rowsNeverEmpty)
     {
         using var scope = torch.NewDisposeScope();
         var (b, h, n, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
@@ -174,7 +178,7 @@ public sealed class Gemma3Attention : nn.Module
         var qs = factor == 1.0 ? q : q * HeldScalars.Real(factor);
         Tensor output;
         if (n == 1)
-            output = nn.functional.scaled_dot_product_attention(qs.reshape(b, hkv, rep, d), k, v, mask, 0.0, false).reshape(b, h, 1, d);
+            output = nn.functional.scaled_dot_product_attention(qs.reshape(b, hkv, rep, d), k, v, sdpaMask ?? mask, 0.0, false).reshape(b, h, 1, d);
         else
         {
             if (rep > 1)
@@ -182,7 +186,7 @@ public sealed class Gemma3Attention : nn.Module
                 k = k.unsqueeze(2).expand(b, hkv, rep, lk, d).reshape(b, h, lk, d);
                 v = v.unsqueeze(2).expand(b, hkv, rep, lk, d).reshape(b, h, lk, d);
             }
-            output = nn.functional.scaled_dot_product_attention(qs, k, v, mask, 0.0, false);    // (B, H, n, D)
+            output = nn.functional.scaled_dot_product_attention(qs, k, v, sdpaMask ?? mask, 0.0, false);    // (B, H, n, D)
         }
         if (mask is not null && !rowsNeverEmpty)
         {

@@ -68,10 +68,14 @@ public sealed class Gemma3TextModel : nn.Module
         var positions = Gemma3RotaryEmbedding.PositionColumn(positionIds);
         var (gcos, gsin) = globalRope.FromPositionColumn(positions, inputsEmbeds.dtype);
         var (lcos, lsin) = localRope.FromPositionColumn(positions, inputsEmbeds.dtype);
+        // Additive masks once here when the layers attend through SDPA, instead of SDPA converting a boolean one in each.
+        var sdpa = Gemma3Attention.UseSdpa(inputsEmbeds, globalMask ?? localMask, config.AttnLogitSoftcapping);
         var ctx = new AttentionContext
         {
             GlobalCos = gcos, GlobalSin = gsin, LocalCos = lcos, LocalSin = lsin,
             GlobalMask = globalMask, LocalMask = localMask, RowsNeverEmpty = segmentMask is null,
+            GlobalSdpaMask = sdpa ? AttentionMasks.Additive(globalMask, inputsEmbeds.dtype) : null,
+            LocalSdpaMask = sdpa ? AttentionMasks.Additive(localMask, inputsEmbeds.dtype) : null,
             Cache = cache,
         };
 

@@ -12,7 +12,9 @@ namespace MedGemma.Engine.Text;
 /// </summary>
 internal static class GroupedQueryAttention
 {
-    public static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, double scaling, double? softcap, bool rowsNeverEmpty, bool sdpa)
+    /// <summary><paramref name="sdpaMask"/>: the mask in SDPA's additive form, given to SDPA instead of <paramref name="mask"/> (which the guard reads).</summary>
+    public static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, double scaling, double? softcap, bool rowsNeverEmpty, bool sdpa,
+        Tensor? sdpaMask = null)
     {
         using var scope = torch.NewDisposeScope();
         Tensor output;
@@ -21,7 +23,7 @@ internal static class GroupedQueryAttention
             // SDPA divides by sqrt(D); pre-scale q only when the model's scaling differs (not for MedGemma).
             var factor = scaling * Math.Sqrt(q.shape[3]);
             var qs = factor == 1.0 ? q : q * HeldScalars.Real(factor);
-            output = nn.functional.scaled_dot_product_attention(qs, k, v, mask, 0.0, false);
+            output = nn.functional.scaled_dot_product_attention(qs, k, v, sdpaMask ?? mask, 0.0, false);
         }
         else
         {
