@@ -33,10 +33,10 @@ var selected = options.Positional.Count == 0
 if (options.Get("kernel") is { } kernel)
     MedGemma.Engine.Text.Gemma3Attention.DefaultKernel = Enum.Parse<MedGemma.Engine.Text.AttentionKernel>(kernel, ignoreCase: true);
 
-// --fused-norm on|off: RMSNorm through libtorch's fused rms_norm at inference (Text/FusedRmsNorm.cs);
+// --fused-norm on|off: RMSNorm through libtorch's fused rms_norm, inference and training (Text/FusedRmsNorm.cs);
 // --scripted-decode on|off: each decoder layer's decode step as one TorchScript call (Text/DecodeLayerScript.cs).
 // Unset, the engine's defaults hold (fused norm on CUDA only, scripted decode everywhere); set, caption rows record under their own keys.
-if (OnOff("fused-norm") is { } fusedNorm) MedGemma.Engine.Text.Gemma3RMSNorm.DefaultFusedInference = fusedNorm;
+if (OnOff("fused-norm") is { } fusedNorm) MedGemma.Engine.Text.Gemma3RMSNorm.DefaultFused = fusedNorm;
 if (OnOff("scripted-decode") is { } scripted) MedGemma.Engine.Text.Gemma3DecoderLayer.DefaultScriptedDecode = scripted;
 
 // --decode-mode auto|host|device|graph: how TokenGenerator runs the steps after the prompt (Generation/DecodeStepMode.cs).

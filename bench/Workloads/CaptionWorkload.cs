@@ -104,7 +104,7 @@ public sealed class CaptionWorkload : IWorkload
     static string Variant()
     {
         var v = "";
-        if (Engine.Text.Gemma3RMSNorm.DefaultFusedInference is bool f) v += f ? "_fusednorm" : "_plainnorm";
+        if (Engine.Text.Gemma3RMSNorm.DefaultFused is bool f) v += f ? "_fusednorm" : "_plainnorm";
         if (Engine.Text.Gemma3DecoderLayer.DefaultScriptedDecode is bool s) v += s ? "_scripteddecode" : "_eagerdecode";
         v += TokenGenerator.DefaultStepMode switch
         {

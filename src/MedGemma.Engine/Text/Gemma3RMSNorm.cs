@@ -28,21 +28,22 @@ public sealed class Gemma3RMSNorm : nn.Module<Tensor, Tensor>
     static readonly AsyncLocal<bool?> fusedOverride = new();
 
     /// <summary>
-    /// Process-wide default: whether, without a gradient graph, norms run through libtorch's fused rms_norm
-    /// (<see cref="FusedRmsNorm"/>; fewer host calls and kernels per decoded token, same float32 math).
-    /// null (the default) = on CUDA only: on an H200 it decoded 1.22x faster (bench `caption --fused-norm`,
-    /// 2026-11-28), on a CPU the TorchScript call costs more host time than the ops it saves.
+    /// Process-wide default: whether norms run through libtorch's fused rms_norm (<see cref="FusedRmsNorm"/>: fewer
+    /// host calls and kernels, the same float32 math), in inference and in training alike, so a checkpointed layer's
+    /// recomputation runs the very ops of its forward. null (the default) = on CUDA only: on an H200 it decoded 1.22x
+    /// faster (bench `caption --fused-norm`, 2026-11-28); in training its fused backward replaces ~10 memory-bound
+    /// passes per norm; on a CPU the TorchScript call costs more host time than the ops it saves.
     /// </summary>
-    public static bool? DefaultFusedInference { get; set; }
+    public static bool? DefaultFused { get; set; }
 
-    /// <summary>The setting for the current async flow: an override set here, else <see cref="DefaultFusedInference"/> (null = CUDA only).</summary>
-    public static bool? FusedInference
+    /// <summary>The setting for the current async flow: an override set here, else <see cref="DefaultFused"/> (null = CUDA only).</summary>
+    public static bool? Fused
     {
-        get => fusedOverride.Value ?? DefaultFusedInference;
+        get => fusedOverride.Value ?? DefaultFused;
         set => fusedOverride.Value = value;
     }
 
-    static bool UseFused(Tensor x) => FusedInference ?? x.device_type == DeviceType.CUDA;
+    static bool UseFused(Tensor x) => Fused ?? x.device_type == DeviceType.CUDA;
 
     /// <summary>
     /// Six norms per decoder layer run on every decoded token, so the op count matters: normed·(1 + w) is one addcmul
@@ -51,7 +52,7 @@ public sealed class Gemma3RMSNorm : nn.Module<Tensor, Tensor>
     /// </summary>
     public override Tensor forward(Tensor x)
     {
-        if (!torch.is_grad_enabled() && UseFused(x)) return FusedRmsNorm.Apply(x, weight, eps);
+        if (UseFused(x)) return FusedRmsNorm.Apply(x, weight, eps);
         using var scope = torch.NewDisposeScope();
         var xf = x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
         var inverseRms = xf.pow(two).mean(new long[] { -1 }, keepdim: true).add_(eps).rsqrt_();

@@ -140,6 +140,21 @@ public class LoraParityTests(ITestOutputHelper output)
         finally { Text.Gemma3Attention.Kernel = kernel; }
     }
 
+    /// <summary>With the fused norms CUDA trains with (libtorch's rms_norm and its backward): the reference's step just the same.</summary>
+    [Theory]
+    [MemberData(nameof(Folders))]
+    public void OneAdamWStepWithFusedNormsMatchesPeft(string folder)
+    {
+        var kernel = Text.Gemma3Attention.Kernel;
+        Text.Gemma3Attention.Kernel = Text.AttentionKernel.Sdpa;
+        Text.Gemma3RMSNorm.Fused = true;
+        var before = Text.FusedRmsNorm.Calls;
+        try { TrainingStep(folder, checkUpdatedWeights: true, labelledLogitsOnly: true); }
+        finally { Text.Gemma3Attention.Kernel = kernel; Text.Gemma3RMSNorm.Fused = null; }
+        // Every norm of both forwards (4 per layer, q/k norms, the final norm, the projector's) went through it.
+        Assert.True(Text.FusedRmsNorm.Calls - before >= 2 * 6 * 7, $"fused norm calls: {Text.FusedRmsNorm.Calls - before}");
+    }
+
     void TrainingStep(string folder, bool checkUpdatedWeights, bool labelledLogitsOnly = false)
     {
         var (model, lora, g) = Load(folder);

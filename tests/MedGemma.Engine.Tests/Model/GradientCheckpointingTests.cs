@@ -39,9 +39,13 @@ public class GradientCheckpointingTests
         }
     }
 
-    [Fact]
-    public void CheckpointedLayersGiveLoraTheSameGradients()
+    /// <summary>Plain norms (the CPU default) and fused ones (the CUDA default): the recomputation runs what the forward ran.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void CheckpointedLayersGiveLoraTheSameGradients(bool fusedNorms)
     {
+        MedGemma.Engine.Text.Gemma3RMSNorm.Fused = fusedNorms;
         using var scope = torch.NewDisposeScope();
         var g = TinyGemma3.Golden();
         using var model = TinyGemma3.LoadModel();
@@ -66,8 +70,11 @@ public class GradientCheckpointingTests
             }
         }
 
-        var plain = Step(false);
-        var ckpt = Step(true);
+        (float Loss, Tensor[] Grads) plain, ckpt;
+        var before = MedGemma.Engine.Text.FusedRmsNorm.Calls;
+        try { (plain, ckpt) = (Step(false), Step(true)); }
+        finally { MedGemma.Engine.Text.Gemma3RMSNorm.Fused = null; }
+        Assert.Equal(fusedNorms, MedGemma.Engine.Text.FusedRmsNorm.Calls > before);
         Assert.Equal(plain.Loss, ckpt.Loss, 6);
         for (var i = 0; i < trainable.Count; i++)
         {
