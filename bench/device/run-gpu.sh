@@ -42,7 +42,7 @@ for lib in ("libtorch_cuda.so", "libc10_cuda.so"):
 PY
 size=${BENCH_SIZE:-full}   # BENCH_SIZE=mid for a quick dry run of the script itself
 ckpt_dir=$(mktemp -d -t medgemma-bench-checkpoint.XXXXXX)   # local disk of the device machine, not the carried tree
-for s in ${BENCH_STEPS:-caption hf-train train-b4 train-gc hf-generate caption-host train-plainnorm ops caption-eager train-gc-fixed load train-b1}; do
+for s in ${BENCH_STEPS:-caption hf-train train-b4 train-gc hf-generate caption-host train-plainnorm ops profile caption-eager train-gc-fixed load train-b1}; do
   case $s in
     caption)       step 120 caption --size "$size" --batches 1,8 --warmup 2 --repeat 5 ;;   # the default: CUDA graphs, checked against host steps
     caption-host)  step 100 caption --size "$size" --batches 1,8 --warmup 2 --repeat 5 --decode-mode host ;;   # no graphs: one host pass per token
@@ -59,6 +59,9 @@ for s in ${BENCH_STEPS:-caption hf-train train-b4 train-gc hf-generate caption-h
     load)          step 150 load --size "$size" --repeat 5 --dir "$ckpt_dir" ;;
     train-b1)      step 50 train --size "$size" --batches 1 --warmup 3 --repeat 8 ;;
     ops)           step 30 ops --width 2560 --calls 5000 ;;   # host cost per call on CUDA (TorchSharp vs TorchScript)
+    profile)       # kernels per scripted decoder layer and per norm, fusion groups, 34 layers plain vs one CUDA graph (PyTorch's own)
+                   limit=$(left 60); echo "### $(($(date +%s) - started)) s: script_profile.py (limit ${limit} s)" >>"$log"
+                   [ "$limit" -gt 5 ] && { timeout "$limit" python3 bench/device/script_profile.py 1 >>"$log" 2>&1 || echo "### profile exit $?" >>"$log"; } ;;
     *) echo "### unknown step $s" >>"$log" ;;
   esac
 done
