@@ -37,6 +37,8 @@ if (options.Get("kernel") is { } kernel)
 // --scripted-decode on|off: each decoder layer's decode step as one TorchScript call (Text/DecodeLayerScript.cs).
 // Unset, the engine's defaults hold (fused norm on CUDA only, scripted decode everywhere); set, caption rows record under their own keys.
 if (OnOff("fused-norm") is { } fusedNorm) MedGemma.Engine.Text.Gemma3RMSNorm.DefaultFused = fusedNorm;
+// --multi-tensor on|off: AdamW, clipping and zeroing over all LoRA tensors at once (Training/MultiTensor.cs; default on).
+if (OnOff("multi-tensor") is { } multiTensor) MedGemma.Engine.Training.MultiTensor.DefaultEnabled = multiTensor;
 if (OnOff("scripted-decode") is { } scripted) MedGemma.Engine.Text.Gemma3DecoderLayer.DefaultScriptedDecode = scripted;
 
 // --decode-mode auto|host|device|graph: how TokenGenerator runs the steps after the prompt (Generation/DecodeStepMode.cs).

@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 namespace MedGemma.Engine.Training;
 
 /// <summary>
-/// torch.optim.AdamW's single-tensor update (the CPU default), step by step:
+/// torch.optim.AdamW's update, step by step (over all float32 tensors at once through <see cref="MultiTensor"/>,
+/// like torch's default foreach implementation on CUDA; else tensor by tensor, its single-tensor implementation):
 /// p ← p·(1 − lr·wd); m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
 /// p ← p − lr/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + ε). Ours rather than TorchSharp's so the state is plain,
 /// named tensors that a checkpoint can save and restore exactly (and TorchSharp's ParamGroup factory
@@ -54,10 +55,20 @@ public sealed class AdamW : IDisposable
         using var eps = Eps.ToScalar();
         using var one = 1.0.ToScalar();
         using var negStep = (-stepSize).ToScalar();
-        foreach (var (name, p) in parameters)
+        var active = parameters.Where(x => x.Param.grad is not null).ToList();
+        var all = active.Select(x => (Tensor)x.Param).Concat(active.Select(x => x.Param.grad!))
+            .Concat(active.SelectMany(x => new[] { state[x.Name].ExpAvg, state[x.Name].ExpAvgSq })).ToList();
+        if (MultiTensor.Applies(all))
         {
-            var g = p.grad;
-            if (g is null) continue;
+            // The same ops in the same order, over every tensor at once.
+            MultiTensor.AdamWStep(active.Select(x => (Tensor)x.Param).ToArray(), active.Select(x => x.Param.grad!).ToArray(),
+                active.Select(x => state[x.Name].ExpAvg).ToArray(), active.Select(x => state[x.Name].ExpAvgSq).ToArray(),
+                1 - LearningRate * WeightDecay, 1 - Beta1, Beta2, 1 - Beta2, bc2Sqrt, Eps, -stepSize);
+            return;
+        }
+        foreach (var (name, p) in active)
+        {
+            var g = p.grad!;
             var (m, v) = state[name];
             p.mul_(decay);
             m.lerp_(g, LerpWeight(m)); // torch: exp_avg.lerp_(grad, 1 - beta1)
@@ -81,12 +92,9 @@ public sealed class AdamW : IDisposable
 
     public void ZeroGrad()
     {
-        foreach (var (_, p) in parameters)
-        {
-            var g = p.grad;
-            if (g is null) continue;
-            g.zero_();
-        }
+        var grads = parameters.Select(x => x.Param.grad).OfType<Tensor>().ToArray();
+        if (MultiTensor.Applies(grads)) { MultiTensor.Zero(grads); return; }
+        foreach (var g in grads) g.zero_();
     }
 
     /// <summary>Moment tensors by parameter name ("exp_avg." / "exp_avg_sq." + name), for checkpoints.</summary>

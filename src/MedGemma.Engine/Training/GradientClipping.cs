@@ -22,9 +22,10 @@ public static class GradientClipping
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var grads = parameters.Select(p => p.grad).Where(g => g is not null).Select(g => g!).ToList();
-        if (grads.Count == 0) return null;
-        var norms = stack(grads.Select(g => g.to(float32).norm()).ToArray());
+        var grads = parameters.Select(p => p.grad).Where(g => g is not null).Select(g => g!).ToArray();
+        if (grads.Length == 0) return null;
+        var multi = MultiTensor.Applies(grads);
+        var norms = multi ? MultiTensor.Norms(grads) : stack(grads.Select(g => g.to(float32).norm()).ToArray());
         var total = norms.norm();
         if (maxNorm > 0)
         {
@@ -32,7 +33,8 @@ public static class GradientClipping
             using var one = 1.0.ToScalar();
             // full_like/clamp stay on the device: a tensor made from a host value is a copy that synchronises the stream.
             var coef = full_like(total, maxNorm).div_(total.add(eps, one)).clamp_max_(1.0);
-            foreach (var g in grads) g.mul_(coef.to(g.dtype));
+            if (multi) MultiTensor.Scale(grads, coef);
+            else foreach (var g in grads) g.mul_(coef.to(g.dtype));
         }
         return total.MoveToOuterDisposeScope();
     }
