@@ -47,6 +47,17 @@ public sealed class AdamW : IDisposable
         var stepSize = LearningRate / bc1;
         using var _ = no_grad();
         using var scope = NewDisposeScope();
+        var active = parameters.Where(x => x.Param.grad is not null).ToList();
+        var ps = active.Select(x => (Tensor)x.Param).ToArray();
+        var gs = active.Select(x => x.Param.grad!).ToArray();
+        var ms = active.Select(x => state[x.Name].ExpAvg).ToArray();
+        var vs = active.Select(x => state[x.Name].ExpAvgSq).ToArray();
+        if (MultiTensor.Applies(ps.Concat(gs).Concat(ms).Concat(vs).ToArray()))
+        {
+            // The same ops in the same order, over every tensor at once.
+            MultiTensor.AdamWStep(ps, gs, ms, vs, 1 - LearningRate * WeightDecay, 1 - Beta1, Beta2, 1 - Beta2, bc2Sqrt, Eps, -stepSize);
+            return;
+        }
         // Scalars held in variables: a temporary one may be finalized while the native call reads it.
         using var decay = (1 - LearningRate * WeightDecay).ToScalar();
         using var beta2 = Beta2.ToScalar();
@@ -55,21 +66,9 @@ public sealed class AdamW : IDisposable
         using var eps = Eps.ToScalar();
         using var one = 1.0.ToScalar();
         using var negStep = (-stepSize).ToScalar();
-        var active = parameters.Where(x => x.Param.grad is not null).ToList();
-        var all = active.Select(x => (Tensor)x.Param).Concat(active.Select(x => x.Param.grad!))
-            .Concat(active.SelectMany(x => new[] { state[x.Name].ExpAvg, state[x.Name].ExpAvgSq })).ToList();
-        if (MultiTensor.Applies(all))
+        for (var i = 0; i < ps.Length; i++)
         {
-            // The same ops in the same order, over every tensor at once.
-            MultiTensor.AdamWStep(active.Select(x => (Tensor)x.Param).ToArray(), active.Select(x => x.Param.grad!).ToArray(),
-                active.Select(x => state[x.Name].ExpAvg).ToArray(), active.Select(x => state[x.Name].ExpAvgSq).ToArray(),
-                1 - LearningRate * WeightDecay, 1 - Beta1, Beta2, 1 - Beta2, bc2Sqrt, Eps, -stepSize);
-            return;
-        }
-        foreach (var (name, p) in active)
-        {
-            var g = p.grad!;
-            var (m, v) = state[name];
+            var (p, g, m, v) = (ps[i], gs[i], ms[i], vs[i]);
             p.mul_(decay);
             m.lerp_(g, LerpWeight(m)); // torch: exp_avg.lerp_(grad, 1 - beta1)
             v.mul_(beta2).addcmul_(g, g, oneMinusBeta2);
