@@ -6,6 +6,19 @@ namespace MedGemma.Engine.Tests.Model;
 
 public class GradientCheckpointingTests
 {
+    /// <summary>The tiny model frozen, with the fixture's PEFT adapter "a" attached, active and trainable, in train mode: LoRA training.</summary>
+    static (MedGemma.Engine.Model.Gemma3ForConditionalGeneration Model, MedGemma.Engine.Lora.LoraModel Lora) WithTrainableAdapter()
+    {
+        var model = TinyGemma3.LoadModel();
+        foreach (var (_, p) in model.named_parameters()) p.requires_grad_(false);
+        var lora = new MedGemma.Engine.Lora.LoraModel(model);
+        lora.Attach(Path.Combine(TinyGemma3.Folder, "adapter"), "a");
+        lora.SetActive("a");
+        foreach (var (_, p) in lora.Parameters("a")) p.requires_grad_(true);
+        model.train();
+        return (model, lora);
+    }
+
     [Fact]
     public void CheckpointedLayersGiveTheSameLossAndGradients()
     {
@@ -48,14 +61,9 @@ public class GradientCheckpointingTests
         MedGemma.Engine.Text.Gemma3RMSNorm.Fused = fusedNorms;
         using var scope = torch.NewDisposeScope();
         var g = TinyGemma3.Golden();
-        using var model = TinyGemma3.LoadModel();
-        foreach (var (_, p) in model.named_parameters()) p.requires_grad_(false);
-        var lora = new MedGemma.Engine.Lora.LoraModel(model);
-        lora.Attach(Path.Combine(TinyGemma3.Folder, "adapter"), "a");
-        lora.SetActive("a");
+        var (model, lora) = WithTrainableAdapter();
+        using var _ = model;
         var trainable = lora.Parameters("a");
-        foreach (var (_, p) in trainable) p.requires_grad_(true);
-        model.train();
 
         (float Loss, Tensor[] Grads) Step(bool checkpoint)
         {
@@ -93,13 +101,8 @@ public class GradientCheckpointingTests
     public void CheckpointedBackwardLeavesNoHandlesBehind()
     {
         var g = TinyGemma3.Golden();
-        using var model = TinyGemma3.LoadModel();
-        foreach (var (_, p) in model.named_parameters()) p.requires_grad_(false);
-        var lora = new MedGemma.Engine.Lora.LoraModel(model);
-        lora.Attach(Path.Combine(TinyGemma3.Folder, "adapter"), "a");
-        lora.SetActive("a");
-        foreach (var (_, p) in lora.Parameters("a")) p.requires_grad_(true);
-        model.train();
+        var (model, lora) = WithTrainableAdapter();
+        using var _ = model;
         var inputs = TinyGemma3.TrainingInputs(g);
 
         // No DisposeScope around the backward: on a GPU it runs on libtorch's device thread, where no scope of ours
