@@ -19,7 +19,7 @@ static class ServerTestSupport
 
     public static HttpClient Client(CaptionServer server, bool withToken = true)
     {
-        var client = new HttpClient { BaseAddress = new Uri(server.BaseUrl), Timeout = TimeSpan.FromSeconds(30) };
+        var client = new HttpClient { BaseAddress = new Uri(server.BaseUrl), Timeout = TimeSpan.FromMinutes(2) };
         if (withToken) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", server.Token);
         return client;
     }
