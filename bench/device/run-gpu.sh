@@ -42,7 +42,7 @@ for lib in ("libtorch_cuda.so", "libc10_cuda.so"):
 PY
 size=${BENCH_SIZE:-full}   # BENCH_SIZE=mid for a quick dry run of the script itself
 ckpt_dir=$(mktemp -d -t medgemma-bench-checkpoint.XXXXXX)   # local disk of the device machine, not the carried tree
-for s in ${BENCH_STEPS:-caption hf-train train-b4 train-gc hf-generate caption-host train-previous ops profile caption-eager train-gc-fixed load train-b1}; do
+for s in ${BENCH_STEPS:-caption hf-train train-b4 train-gc hf-generate caption-host train-previous ops profile train-sdpa caption-eager train-gc-fixed load train-b1}; do
   case $s in
     caption)       step 120 caption --size "$size" --batches 1,8 --warmup 2 --repeat 5 ;;   # the default: CUDA graphs, checked against host steps
     caption-host)  step 100 caption --size "$size" --batches 1,8 --warmup 2 --repeat 5 --decode-mode host ;;   # no graphs: one host pass per token
@@ -52,6 +52,7 @@ for s in ${BENCH_STEPS:-caption hf-train train-b4 train-gc hf-generate caption-h
     train-b4)      step 60 train --size "$size" --batches 4 --warmup 3 --repeat 8 ;;
     train-gc)      step 50 train --size "$size" --batches 4 --warmup 2 --repeat 5 --gradient-checkpointing ;;
     train-previous) step 60 train --size "$size" --batches 4 --warmup 3 --repeat 8 --fused-norm off --multi-tensor off --key-suffix _previous ;;   # plain-op norms and per-tensor AdamW (the defaults before session 5)
+    train-sdpa)    step 60 train --size "$size" --batches 4 --warmup 3 --repeat 8 --kernel sdpa --key-suffix _sdpa ;;   # SDPA for the masked text attention too (Auto keeps eager there while training)
     train-gc-fixed) # the engine defaults to expandable segments; this row runs libtorch's default fixed segments
                    PYTORCH_ALLOC_CONF=expandable_segments:False PYTORCH_CUDA_ALLOC_CONF=expandable_segments:False \
                    step 50 train --size "$size" --batches 4 --warmup 2 --repeat 5 --gradient-checkpointing --key-suffix _fixedsegments ;;
