@@ -42,7 +42,7 @@ for lib in ("libtorch_cuda.so", "libc10_cuda.so"):
 PY
 size=${BENCH_SIZE:-full}   # BENCH_SIZE=mid for a quick dry run of the script itself
 ckpt_dir=$(mktemp -d -t medgemma-bench-checkpoint.XXXXXX)   # local disk of the device machine, not the carried tree
-for s in ${BENCH_STEPS:-caption hf-train train-b4 train-gc hf-generate caption-host train-previous ops profile train-sdpa caption-eager train-gc-fixed load train-b1}; do
+for s in ${BENCH_STEPS:-caption hf-train train-b4 train-gc hf-generate caption-host train-previous ops profile train-sdpa hf-train-profile caption-eager train-gc-fixed load train-b1}; do
   case $s in
     caption)       step 120 caption --size "$size" --batches 1,8 --warmup 2 --repeat 5 ;;   # the default: CUDA graphs, checked against host steps
     caption-host)  step 100 caption --size "$size" --batches 1,8 --warmup 2 --repeat 5 --decode-mode host ;;   # no graphs: one host pass per token
@@ -63,6 +63,9 @@ for s in ${BENCH_STEPS:-caption hf-train train-b4 train-gc hf-generate caption-h
     profile)       # kernels per scripted decoder layer and per norm, fusion groups, 34 layers plain vs one CUDA graph (PyTorch's own)
                    limit=$(left 60); echo "### $(($(date +%s) - started)) s: script_profile.py (limit ${limit} s)" >>"$log"
                    [ "$limit" -gt 5 ] && { timeout "$limit" python3 bench/device/script_profile.py 1 >>"$log" 2>&1 || echo "### profile exit $?" >>"$log"; } ;;
+    hf-train-profile) # where the reference's B4 LoRA step spends GPU time: kernel categories, top kernels, the vision tower alone
+                   limit=$(left 120); echo "### $(($(date +%s) - started)) s: train_profile.py (limit ${limit} s)" >>"$log"
+                   [ "$limit" -gt 5 ] && { timeout -s INT -k 20 "$limit" python3 bench/device/train_profile.py .device/hf_bench.py 4 >>"$log" 2>&1 || echo "### train_profile exit $?" >>"$log"; } ;;
     *) echo "### unknown step $s" >>"$log" ;;
   esac
 done
