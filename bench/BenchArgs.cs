@@ -22,7 +22,7 @@ public sealed class BenchArgs
     }
 
     // Flags never take a value, so "--cpu tokenizer" keeps "tokenizer" as a workload name.
-    static bool IsFlag(string name) => name is "cpu" or "help" or "gpu" or "gradient-checkpointing" or "keep" or "no-loss-readback";
+    static bool IsFlag(string name) => name is "cpu" or "help" or "gpu" or "gradient-checkpointing" or "keep" or "no-loss-readback" or "vision-alone";
 
     public bool Has(string name) => named.ContainsKey(name);
     public string? Get(string name) => named.TryGetValue(name, out var v) ? v : null;

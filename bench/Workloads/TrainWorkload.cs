@@ -95,7 +95,35 @@ public sealed class TrainWorkload : IWorkload
             if (peak >= 0) BenchReport.Record(a, $"train_b{b}{tag}_peak_gib", peak / (double)(1L << 30));
             BenchReport.Record(a, $"train_b{b}{tag}_tensors_per_step", handles);
             if (device.type == DeviceType.CPU && peakRss >= 0) BenchReport.Record(a, $"train_b{b}{tag}_peak_rss_gib", peakRss / (double)(1L << 30));
+            if (a.Has("vision-alone")) VisionAlone(a, device, model, optimizer, pixels, b, tag, warmup, repeat);
         }
         return 0;
+    }
+
+    /// <summary>
+    /// --vision-alone: the image half of a step by itself, as bench/device/train_profile.py times the reference's: the
+    /// vision tower's forward with gradients (LoRA on its q/v), and that forward plus the backward of its features' sum.
+    /// </summary>
+    static void VisionAlone(BenchArgs a, Device device, Gemma3ForConditionalGeneration model, AdamW optimizer, Tensor pixels, int b, string tag, int warmup, int repeat)
+    {
+        double Run(bool backward)
+        {
+            void Once()
+            {
+                using var s = torch.NewDisposeScope();
+                var features = model.Model.GetImageFeatures(pixels);
+                if (backward) features.to(ScalarType.Float32).sum().backward();
+            }
+            for (var i = 0; i < warmup; i++) Once();
+            var times = new List<double>();
+            for (var i = 0; i < repeat; i++) times.Add(Time(device, Once));
+            return Median(times);
+        }
+        var forward = Run(backward: false);
+        var both = Run(backward: true);
+        optimizer.ZeroGrad();
+        Console.WriteLine($"   {"",5} vision tower alone (median): forward {forward * 1e3:F1} ms, forward + backward {both * 1e3:F1} ms");
+        BenchReport.Record(a, $"train_b{b}{tag}_vision_forward_ms", forward * 1e3);
+        BenchReport.Record(a, $"train_b{b}{tag}_vision_fwdbwd_ms", both * 1e3);
     }
 }

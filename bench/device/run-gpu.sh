@@ -49,7 +49,7 @@ for s in ${BENCH_STEPS:-caption hf-train train-b4 train-gc hf-generate caption-h
     caption-device) step 60 caption --size "$size" --batches 1 --warmup 2 --repeat 5 --decode-mode device ;;  # device steps without graphs (what the graph replays)
     hf-train)      hf train 90 ;;
     hf-generate)   hf generate 240 ;;   # the static-cache rows compile the model first (minutes)
-    train-b4)      step 60 train --size "$size" --batches 4 --warmup 3 --repeat 8 ;;
+    train-b4)      step 60 train --size "$size" --batches 4 --warmup 3 --repeat 8 --vision-alone ;;
     train-gc)      step 50 train --size "$size" --batches 4 --warmup 2 --repeat 5 --gradient-checkpointing ;;
     train-previous) step 60 train --size "$size" --batches 4 --warmup 3 --repeat 8 --fused-norm off --multi-tensor off --key-suffix _previous ;;   # plain-op norms and per-tensor AdamW (the defaults before session 5)
     train-sdpa)    step 60 train --size "$size" --batches 4 --warmup 3 --repeat 8 --kernel sdpa --key-suffix _sdpa ;;   # SDPA for the masked text attention too (Auto keeps eager there while training)
