@@ -15,6 +15,13 @@ public sealed class AttentionContext
     public required Tensor? GlobalMask { get; init; }
     public required Tensor? LocalMask { get; init; }
     /// <summary>
+    /// Whether the layers attend through SDPA (<see cref="Gemma3Attention.UseSdpa"/>), decided once per forward by the
+    /// text model. A checkpointed layer's recomputation runs with gradients on, and on a GPU on libtorch's own thread
+    /// (where a caller's <see cref="Gemma3Attention.Kernel"/> override is not seen), so deciding again there could pick
+    /// another kernel than its forward ran.
+    /// </summary>
+    public required bool Sdpa { get; init; }
+    /// <summary>
     /// The same masks in SDPA's additive form (<see cref="AttentionMasks.Additive"/>), built once per forward when the
     /// layers attend through SDPA; null = give SDPA the boolean mask (it then converts it in every layer).
     /// </summary>

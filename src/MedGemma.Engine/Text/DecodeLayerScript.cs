@@ -108,7 +108,7 @@ def decode_layer(h: Tensor, eps: float, kv_heads: int, rep: int, head_dim: int,
         var cache = ctx.Cache!;
         var (keys, values, slot, attendLength) = cache.StepTargets(attn.LayerIndex);
         var mask = sliding ? ctx.LocalMask : ctx.GlobalMask;
-        var sdpa = Gemma3Attention.UseSdpa(hidden, mask, null);
+        var sdpa = ctx.Sdpa;
         args.AddRange(new object?[]
         {
             sliding ? ctx.LocalCos : ctx.GlobalCos, sliding ? ctx.LocalSin : ctx.GlobalSin, keys, values, slot, attendLength,

@@ -91,7 +91,7 @@ public sealed class Gemma3Attention : nn.Module
         if (ctx.Cache is not null) (k, v) = ctx.Cache.Update(layerIdx, k, v);
 
         var output = Attend(q, k, v, sliding ? ctx.LocalMask : ctx.GlobalMask, scaling, softcap, ctx.RowsNeverEmpty,
-            sliding ? ctx.LocalSdpaMask : ctx.GlobalSdpaMask);  // (B, H, n, D)
+            sliding ? ctx.LocalSdpaMask : ctx.GlobalSdpaMask, ctx.Sdpa);  // (B, H, n, D)
         // For one token (B, H, 1, D) is already laid out as (B, 1, H·D): no transpose.
         output = n == 1 ? output.reshape(b, 1, heads * headDim) : output.transpose(1, 2).reshape(b, n, heads * headDim);
         return o_proj.call(output).MoveToOuterDisposeScope();
@@ -112,7 +112,7 @@ public sealed class Gemma3Attention : nn.Module
         k = Gemma3RotaryEmbedding.Apply(k, cos, sin);
         (k, v) = ctx.Cache!.Update(layerIdx, k, v);
         var mask = sliding ? ctx.LocalMask : ctx.GlobalMask;
-        var output = GroupedQueryAttention.Attend(q, k, v, mask, scaling, softcap, ctx.RowsNeverEmpty, UseSdpa(q, mask, softcap),
+        var output = GroupedQueryAttention.Attend(q, k, v, mask, scaling, softcap, ctx.RowsNeverEmpty, ctx.Sdpa,
             sliding ? ctx.LocalSdpaMask : ctx.GlobalSdpaMask);
         return o_proj.call(output.reshape(b, 1, heads * headDim));
     }
@@ -123,7 +123,21 @@ public sealed class Gemma3Attention : nn.Module
     /// patches) float32 scores per layer for the backward.
     /// </summary>
     internal static bool UseSdpa(Tensor q, Tensor? mask, double? softcap) => softcap is null && (Kernel == AttentionKernel.Sdpa
-        || (Kernel == AttentionKernel.Auto && q.device.type == DeviceType.CUDA && (mask is null || !torch.is_grad_enabled())));
+        || (Kernel == AttentionKernel.Auto && (q.device.type == DeviceType.CUDA || AutoAsOnCuda) && (mask is null || !torch.is_grad_enabled())));
+
+    static readonly AsyncLocal<bool> autoAsOnCuda = new();
+
+    /// <summary>Tests: <see cref="AttentionKernel.Auto"/> decides on a CPU as it does on CUDA.</summary>
+    internal static bool AutoAsOnCuda
+    {
+        get => autoAsOnCuda.Value;
+        set => autoAsOnCuda.Value = value;
+    }
+
+    [ThreadStatic] static long maskedSdpaCalls;
+
+    /// <summary>Masked attentions run through <see cref="Attend"/>'s SDPA path on this thread (tests: which kernel a forward or a recomputation ran).</summary>
+    internal static long MaskedSdpaCalls => maskedSdpaCalls;
 
     /// <summary>(B, n, heads·D) → (B, heads, n, D); for one token a view, with no transpose (one op per projection and decoded token).</summary>
     Tensor Heads(Tensor projected, long b, long n, int count) =>
@@ -135,15 +149,16 @@ public sealed class Gemma3Attention : nn.Module
     /// SDPA gives, never NaN; gradients stay finite too. <paramref name="rowsNeverEmpty"/>: the caller knows every
     /// query has an allowed key (its own), so that guard is skipped. <paramref name="sdpaMask"/>: the mask in SDPA's
     /// additive form (<see cref="AttentionMasks.Additive"/>), given to SDPA instead of the boolean one.
+    /// <paramref name="sdpa"/>: the kernel, when the caller decided it (<see cref="AttentionContext.Sdpa"/>); null = <see cref="UseSdpa"/>.
     /// </summary>
     public static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, double scaling, double? softcap = null, bool rowsNeverEmpty = false,
-        Tensor? sdpaMask = null)
+        Tensor? sdpaMask = null, bool? sdpa = null)
     {
         using var scope = torch.NewDisposeScope();
         var (b, h, n, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
         var hkv = k.shape[1];
         var rep = h / hkv;
-        if (UseSdpa(q, mask, softcap)) return Sdpa(q, k, v, mask, sdpaMask, scaling, rowsNeverEmpty).MoveToOuterDisposeScope();
+        if (sdpa ?? UseSdpa(q, mask, softcap)) return Sdpa(q, k, v, mask, sdpaMask, scaling, rowsNeverEmpty).MoveToOuterDisposeScope();
         var qg = q.view(b, hkv, rep, n, d);                                    // (B, Hkv, rep, n, D)
         var scores = torch.matmul(qg, k.unsqueeze(2).transpose(-1, -2)).mul_(HeldScalars.Real(scaling)); // (B, Hkv, rep, n, Lk)
         if (softcap is double cap) scores = torch.tanh(scores.div(HeldScalars.Real(cap))).mul(HeldScalars.Real(cap));
@@ -174,6 +189,7 @@ public sealed class Gemma3Attention : nn.Module
         var (b, h, n, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
         var (hkv, lk) = (k.shape[1], k.shape[2]);
         var rep = h / hkv;
+        if (mask is not null) maskedSdpaCalls++;
         var factor = scaling * Math.Sqrt(d);
         var qs = factor == 1.0 ? q : q * HeldScalars.Real(factor);
         Tensor output;

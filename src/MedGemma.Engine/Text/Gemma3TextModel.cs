@@ -73,7 +73,7 @@ public sealed class Gemma3TextModel : nn.Module
         var ctx = new AttentionContext
         {
             GlobalCos = gcos, GlobalSin = gsin, LocalCos = lcos, LocalSin = lsin,
-            GlobalMask = globalMask, LocalMask = localMask, RowsNeverEmpty = segmentMask is null,
+            GlobalMask = globalMask, LocalMask = localMask, RowsNeverEmpty = segmentMask is null, Sdpa = sdpa,
             GlobalSdpaMask = sdpa ? AttentionMasks.Additive(globalMask, inputsEmbeds.dtype) : null,
             LocalSdpaMask = sdpa ? AttentionMasks.Additive(localMask, inputsEmbeds.dtype) : null,
             Cache = cache,
@@ -88,7 +88,8 @@ public sealed class Gemma3TextModel : nn.Module
         {
             if (!checkpoint) { hidden = layer.forward(hidden, ctx); continue; }
             var sliding = layer.IsSliding;
-            hidden = DecoderLayerCheckpoint.apply(hidden, sliding ? lcos : gcos, sliding ? lsin : gsin, sliding ? ctx.LocalMask! : ctx.GlobalMask!, layer);
+            hidden = DecoderLayerCheckpoint.Run(hidden, sliding ? lcos : gcos, sliding ? lsin : gsin, sliding ? ctx.LocalMask! : ctx.GlobalMask!,
+                sliding ? ctx.LocalSdpaMask : ctx.GlobalSdpaMask, sdpa, layer);
         }
         cache?.Advance(n);
         return norm.call(hidden).MoveToOuterDisposeScope();

@@ -93,6 +93,91 @@ public class GradientCheckpointingTests
     }
 
     /// <summary>
+    /// On CUDA, Auto runs masked attention through SDPA only without gradients. A checkpointed layer's forward runs
+    /// without gradients and its recomputation with them (on a GPU, on libtorch's thread): both must run the kernel the
+    /// text model chose for the step, eager while training, or the gradients belong to another computation.
+    /// </summary>
+    [Fact]
+    public void CheckpointedLayersRecomputeWithTheKernelOfTheirForward()
+    {
+        MedGemma.Engine.Text.Gemma3Attention.AutoAsOnCuda = true;
+        try
+        {
+            using var scope = torch.NewDisposeScope();
+            var g = TinyGemma3.Golden();
+            var (model, lora) = WithTrainableAdapter();
+            using var _ = model;
+            var trainable = lora.Parameters("a");
+            long Sdpa() => MedGemma.Engine.Text.Gemma3Attention.MaskedSdpaCalls;
+
+            // The hook works: without gradients, Auto takes SDPA for the masked text attention.
+            var before = Sdpa();
+            using (torch.no_grad())
+                model.Forward(TinyGemma3.TrainingInputs(g)).Dispose();
+            Assert.True(Sdpa() > before, "Auto did not pick SDPA without gradients");
+
+            Tensor[] Grads(bool checkpoint)
+            {
+                model.GradientCheckpointing = checkpoint;
+                foreach (var (_, p) in trainable) p.grad?.zero_();
+                using var output = model.Forward(TinyGemma3.TrainingInputs(g));
+                output.Loss!.backward();
+                return trainable.Select(x => x.Parameter.grad!.clone()).ToArray();
+            }
+            before = Sdpa();
+            var plain = Grads(false);
+            var ckpt = Grads(true);
+            Assert.Equal(before, Sdpa());
+            for (var i = 0; i < trainable.Count; i++)
+            {
+                var max = plain[i].abs().max().item<float>();
+                var rel = (plain[i] - ckpt[i]).abs().max().item<float>() / max;
+                Assert.True(rel < 1e-5, $"{trainable[i].Name}: relative gradient difference {rel} (max {max})");
+            }
+        }
+        finally { MedGemma.Engine.Text.Gemma3Attention.AutoAsOnCuda = false; }
+    }
+
+    /// <summary>
+    /// With SDPA chosen for training (the kernel the reference trains with): the checkpointed layers get the forward's
+    /// additive masks, run SDPA in the forward and again in the recomputation, and give the same gradients.
+    /// </summary>
+    [Fact]
+    public void CheckpointedLayersUnderSdpaGiveTheSameGradients()
+    {
+        var kernel = MedGemma.Engine.Text.Gemma3Attention.Kernel;
+        MedGemma.Engine.Text.Gemma3Attention.Kernel = MedGemma.Engine.Text.AttentionKernel.Sdpa;
+        try
+        {
+            using var scope = torch.NewDisposeScope();
+            var g = TinyGemma3.Golden();
+            var (model, lora) = WithTrainableAdapter();
+            using var _ = model;
+            var trainable = lora.Parameters("a");
+            (Tensor[] Grads, long SdpaCalls) Step(bool checkpoint)
+            {
+                model.GradientCheckpointing = checkpoint;
+                foreach (var (_, p) in trainable) p.grad?.zero_();
+                var before = MedGemma.Engine.Text.Gemma3Attention.MaskedSdpaCalls;
+                using var output = model.Forward(TinyGemma3.TrainingInputs(g));
+                output.Loss!.backward();
+                return (trainable.Select(x => x.Parameter.grad!.clone()).ToArray(), MedGemma.Engine.Text.Gemma3Attention.MaskedSdpaCalls - before);
+            }
+            var plain = Step(false);
+            var ckpt = Step(true);
+            Assert.True(plain.SdpaCalls > 0);
+            Assert.Equal(2 * plain.SdpaCalls, ckpt.SdpaCalls);   // each text layer: forward, then recomputation
+            for (var i = 0; i < trainable.Count; i++)
+            {
+                var max = plain.Grads[i].abs().max().item<float>();
+                var rel = (plain.Grads[i] - ckpt.Grads[i]).abs().max().item<float>() / max;
+                Assert.True(rel < 1e-5, $"{trainable[i].Name}: relative gradient difference {rel} (max {max})");
+            }
+        }
+        finally { MedGemma.Engine.Text.Gemma3Attention.Kernel = kernel; }
+    }
+
+    /// <summary>
     /// A checkpointed backward must not leave tensor handles for the garbage collector: on a GPU each one kept a
     /// layer's activations or gradients alive (gigabytes per step at MedGemma's size) until a collection ran.
     /// Counted against the same steps without checkpointing, so only what the checkpoint wrappers leave shows.
