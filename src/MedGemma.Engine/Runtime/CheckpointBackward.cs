@@ -12,20 +12,20 @@ internal static class CheckpointBackward
 {
     /// <summary>
     /// The gradient of saved[0] given <paramref name="gradOutput"/>. <paramref name="recompute"/> gets the fresh input leaf
-    /// and all saved tensors. Expects the "rng" entry that <see cref="CheckpointRng.Capture"/> saved in the forward.
+    /// and all saved tensors. Expects the "state" entry that <see cref="CheckpointState.Capture"/> saved in the forward.
     /// </summary>
     public static Tensor InputGradient(autograd.AutogradContext ctx, Tensor gradOutput, Func<Tensor, IList<Tensor>, Tensor> recompute)
     {
         ReturnedGradients.ReleaseConsumed();
         var saved = ctx.get_saved_variables();
-        var rng = (CheckpointRng)ctx.get_data("rng");
+        var state = (CheckpointState)ctx.get_data("state");
         Tensor gradInput;
         using (var scope = torch.NewDisposeScope())
         using (torch.enable_grad())
         {
             var x = saved[0].detach().requires_grad_(true);
             Tensor y = null!;
-            rng.Replay(() => y = recompute(x, saved));
+            state.Replay(() => y = recompute(x, saved));
             torch.autograd.backward(new[] { y }, new[] { gradOutput });
             gradInput = x.grad!.clone().MoveToOuterDisposeScope();
         }

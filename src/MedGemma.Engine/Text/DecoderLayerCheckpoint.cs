@@ -43,7 +43,7 @@ internal sealed class DecoderLayerCheckpoint : torch.autograd.SingleTensorFuncti
         ctx.save_data("layer", layer);
         ctx.save_data("sdpa", sdpa);
         ctx.save_data("args", vars.Length);
-        ctx.save_data("rng", CheckpointRng.Capture(saved[0].device));
+        ctx.save_data("state", CheckpointState.Capture(saved[0].device));
         return layer.forward(saved[0], Context(saved, sdpa));
     }
 

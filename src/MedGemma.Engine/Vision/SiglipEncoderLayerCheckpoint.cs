@@ -20,7 +20,7 @@ internal sealed class SiglipEncoderLayerCheckpoint : torch.autograd.SingleTensor
         var layer = (SiglipEncoderLayer)vars[1];
         ctx.save_for_backward(new List<Tensor> { hidden });
         ctx.save_data("layer", layer);
-        ctx.save_data("rng", CheckpointRng.Capture(hidden.device));
+        ctx.save_data("state", CheckpointState.Capture(hidden.device));
         return layer.call(hidden);
     }
 

@@ -178,6 +178,37 @@ public class GradientCheckpointingTests
     }
 
     /// <summary>
+    /// On a GPU backward runs on libtorch's own thread, where none of the caller's async-local settings exist: the
+    /// recomputation must still run the ops its forward ran (here fused norms, set for this flow only). Emulated on a
+    /// CPU by a backward on a thread the caller's execution context does not flow to.
+    /// </summary>
+    [Fact]
+    public void RecomputationOnAnotherThreadKeepsTheCallersSettings()
+    {
+        MedGemma.Engine.Text.Gemma3RMSNorm.Fused = true;
+        try
+        {
+            using var scope = torch.NewDisposeScope();
+            var g = TinyGemma3.Golden();
+            var (model, _) = WithTrainableAdapter();
+            using var __ = model;
+            model.GradientCheckpointing = true;
+            var loss = model.Forward(TinyGemma3.TrainingInputs(g)).Loss!;
+            Task<long> backward;
+            using (ExecutionContext.SuppressFlow())
+                backward = Task.Factory.StartNew(() =>
+                {
+                    Assert.Null(MedGemma.Engine.Text.Gemma3RMSNorm.Fused);   // the setting really is not seen on this thread
+                    var before = MedGemma.Engine.Text.FusedRmsNorm.Calls;
+                    loss.backward();
+                    return MedGemma.Engine.Text.FusedRmsNorm.Calls - before;
+                }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            Assert.True(backward.Result > 0, "the recomputation ran plain norms");
+        }
+        finally { MedGemma.Engine.Text.Gemma3RMSNorm.Fused = null; }
+    }
+
+    /// <summary>
     /// A checkpointed backward must not leave tensor handles for the garbage collector: on a GPU each one kept a
     /// layer's activations or gradients alive (gigabytes per step at MedGemma's size) until a collection ran.
     /// Counted against the same steps without checkpointing, so only what the checkpoint wrappers leave shows.
