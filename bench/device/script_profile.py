@@ -7,22 +7,18 @@ boolean and with an additive SDPA mask, per Gemma RMSNorm, how many fusion group
 
 Every section catches its own error and prints it, so one failure costs one line. Output: one JSON object per line.
 """
-import json
 import re
 import sys
 import time
-import traceback
 
 import torch
+
+from profile_common import say, section
 
 ROOT = "."
 BATCH = int(sys.argv[1]) if len(sys.argv) > 1 else 1
 # MedGemma 1.5 4B's text tower (hf_bench.py's config) and hf_bench.py's caption: 280-token prompt + 64 new tokens.
 C, HEADS, KV, D, INTER, LAYERS, CACHE, EPS = 2560, 8, 4, 256, 10240, 34, 344, 1e-6
-
-
-def say(**row):
-    print(json.dumps(row), flush=True)
 
 
 def verbatim(path):
@@ -32,17 +28,6 @@ def verbatim(path):
     if m is None:
         raise RuntimeError(f"no Script literal in {path}")
     return m.group(1).replace('""', '"')
-
-
-def section(name):
-    def wrap(fn):
-        try:
-            fn()
-        except Exception as e:  # noqa: BLE001 - one failing section must not cost the others
-            say(section=name, error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
-                where=traceback.format_exc().splitlines()[-3:])
-        return fn
-    return wrap
 
 
 def kernels(call, runs=10):

@@ -8,13 +8,13 @@ to cut. Runs on the GPU machine from the repository root:
 
 Output: one JSON object per line; every section catches its own error and prints it.
 """
-import json
 import re
 import sys
 import time
-import traceback
 
 import torch
+
+from profile_common import say, section
 
 SRC = sys.argv[1]
 BATCH = int(sys.argv[2]) if len(sys.argv) > 2 else 4
@@ -33,23 +33,20 @@ CATEGORIES = [  # first match wins; kernel names of cuBLAS/cuDNN/flash/PyTorch o
 ]
 
 
-def say(**row):
-    print(json.dumps(row), flush=True)
-
-
-def section(name):
-    def wrap(fn):
-        try:
-            fn()
-        except Exception as e:  # noqa: BLE001 - one failing section must not cost the others
-            say(section=name, error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
-                where=traceback.format_exc().splitlines()[-3:])
-        return fn
-    return wrap
-
-
 g = {"__name__": "__hf_bench__"}
 state = {}
+
+
+def timed_ms(fn, warmup, runs):
+    """Mean of `runs` synchronised calls after `warmup` calls, in ms."""
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(runs):
+        fn()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - t) / runs * 1e3
 
 
 @section("setup")
@@ -70,14 +67,7 @@ def _setup():
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    for _ in range(3):
-        step()
-    torch.cuda.synchronize()
-    t = time.perf_counter()
-    for _ in range(5):
-        step()
-    torch.cuda.synchronize()
-    state.update(step=step, x=x, pm=pm, wall_ms=(time.perf_counter() - t) / 5 * 1e3)
+    state.update(step=step, x=x, pm=pm, wall_ms=timed_ms(step, 3, 5))
     say(section="setup", torch=torch.__version__, card=torch.cuda.get_device_name(), batch=BATCH,
         tokens_per_sample=x["input_ids"].shape[1], step_ms=state["wall_ms"])
 
@@ -146,14 +136,6 @@ def _vision():
         f = forward()
         f.float().sum().backward()
 
-    for fn in (forward, both):
-        for _ in range(2):
-            fn()
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        for _ in range(3):
-            fn()
-        torch.cuda.synchronize()
-        say(section="vision tower", what="forward" if fn is forward else "forward + backward", batch=BATCH,
-            ms=(time.perf_counter() - t) / 3 * 1e3)
+    for what, fn in (("forward", forward), ("forward + backward", both)):
+        say(section="vision tower", what=what, batch=BATCH, ms=timed_ms(fn, 2, 3))
     state["pm"].zero_grad(set_to_none=True)

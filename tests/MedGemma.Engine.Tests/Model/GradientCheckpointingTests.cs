@@ -19,6 +19,17 @@ public class GradientCheckpointingTests
         return (model, lora);
     }
 
+    /// <summary>Each checkpointed gradient within 1e-5 of the plain one, relative to the plain one's largest element.</summary>
+    static void AssertSameGradients(IReadOnlyList<string> names, Tensor[] plain, Tensor[] checkpointed)
+    {
+        for (var i = 0; i < names.Count; i++)
+        {
+            var max = plain[i].abs().max().item<float>();
+            var rel = (plain[i] - checkpointed[i]).abs().max().item<float>() / max;
+            Assert.True(rel < 1e-5, $"{names[i]}: relative gradient difference {rel} (max {max})");
+        }
+    }
+
     [Fact]
     public void CheckpointedLayersGiveTheSameLossAndGradients()
     {
@@ -45,11 +56,8 @@ public class GradientCheckpointingTests
         var ckpt = Step(true);
         Assert.Equal(plain.Loss, ckpt.Loss, 6);
         for (var i = 0; i < trainable.Length; i++)
-        {
-            var rel = (plain.Grads[i] - ckpt.Grads[i]).abs().max().item<float>() / plain.Grads[i].abs().max().item<float>();
             Assert.True(plain.Grads[i].abs().max().item<float>() > 0, trainable[i] + " got no gradient");
-            Assert.True(rel < 1e-5, $"{trainable[i]}: relative gradient difference {rel}");
-        }
+        AssertSameGradients(trainable, plain.Grads, ckpt.Grads);
     }
 
     /// <summary>Plain norms (the CPU default) and fused ones (the CUDA default): the recomputation runs what the forward ran.</summary>
@@ -84,12 +92,7 @@ public class GradientCheckpointingTests
         finally { MedGemma.Engine.Text.Gemma3RMSNorm.Fused = null; }
         Assert.Equal(fusedNorms, MedGemma.Engine.Text.FusedRmsNorm.Calls > before);
         Assert.Equal(plain.Loss, ckpt.Loss, 6);
-        for (var i = 0; i < trainable.Count; i++)
-        {
-            var max = plain.Grads[i].abs().max().item<float>();
-            var rel = (plain.Grads[i] - ckpt.Grads[i]).abs().max().item<float>() / max;
-            Assert.True(rel < 1e-5, $"{trainable[i].Name}: relative gradient difference {rel} (max {max})");
-        }
+        AssertSameGradients(trainable.Select(t => t.Name).ToList(), plain.Grads, ckpt.Grads);
     }
 
     /// <summary>
@@ -128,12 +131,7 @@ public class GradientCheckpointingTests
             var plain = Grads(false);
             var ckpt = Grads(true);
             Assert.Equal(before, Sdpa());
-            for (var i = 0; i < trainable.Count; i++)
-            {
-                var max = plain[i].abs().max().item<float>();
-                var rel = (plain[i] - ckpt[i]).abs().max().item<float>() / max;
-                Assert.True(rel < 1e-5, $"{trainable[i].Name}: relative gradient difference {rel} (max {max})");
-            }
+            AssertSameGradients(trainable.Select(t => t.Name).ToList(), plain, ckpt);
         }
         finally { MedGemma.Engine.Text.Gemma3Attention.AutoAsOnCuda = false; }
     }
@@ -167,12 +165,7 @@ public class GradientCheckpointingTests
             var ckpt = Step(true);
             Assert.True(plain.SdpaCalls > 0);
             Assert.Equal(2 * plain.SdpaCalls, ckpt.SdpaCalls);   // each text layer: forward, then recomputation
-            for (var i = 0; i < trainable.Count; i++)
-            {
-                var max = plain.Grads[i].abs().max().item<float>();
-                var rel = (plain.Grads[i] - ckpt.Grads[i]).abs().max().item<float>() / max;
-                Assert.True(rel < 1e-5, $"{trainable[i].Name}: relative gradient difference {rel} (max {max})");
-            }
+            AssertSameGradients(trainable.Select(t => t.Name).ToList(), plain.Grads, ckpt.Grads);
         }
         finally { MedGemma.Engine.Text.Gemma3Attention.Kernel = kernel; }
     }
