@@ -19,6 +19,17 @@ public class GradientCheckpointingTests
         return (model, lora);
     }
 
+    /// <summary>One LoRA training forward and backward, with or without checkpointing: the adapter's gradients.</summary>
+    static Tensor[] LoraGradients(MedGemma.Engine.Model.Gemma3ForConditionalGeneration model, IReadOnlyList<(string Name, TorchSharp.Modules.Parameter Parameter)> trainable,
+        IReadOnlyDictionary<string, Tensor> g, bool checkpoint)
+    {
+        model.GradientCheckpointing = checkpoint;
+        foreach (var (_, p) in trainable) p.grad?.zero_();
+        using var output = model.Forward(TinyGemma3.TrainingInputs(g));
+        output.Loss!.backward();
+        return trainable.Select(x => x.Parameter.grad!.clone()).ToArray();
+    }
+
     /// <summary>Each checkpointed gradient within 1e-5 of the plain one, relative to the plain one's largest element.</summary>
     static void AssertSameGradients(IReadOnlyList<string> names, Tensor[] plain, Tensor[] checkpointed)
     {
@@ -119,17 +130,9 @@ public class GradientCheckpointingTests
                 model.Forward(TinyGemma3.TrainingInputs(g)).Dispose();
             Assert.True(Sdpa() > before, "Auto did not pick SDPA without gradients");
 
-            Tensor[] Grads(bool checkpoint)
-            {
-                model.GradientCheckpointing = checkpoint;
-                foreach (var (_, p) in trainable) p.grad?.zero_();
-                using var output = model.Forward(TinyGemma3.TrainingInputs(g));
-                output.Loss!.backward();
-                return trainable.Select(x => x.Parameter.grad!.clone()).ToArray();
-            }
             before = Sdpa();
-            var plain = Grads(false);
-            var ckpt = Grads(true);
+            var plain = LoraGradients(model, trainable, g, checkpoint: false);
+            var ckpt = LoraGradients(model, trainable, g, checkpoint: true);
             Assert.Equal(before, Sdpa());
             AssertSameGradients(trainable.Select(t => t.Name).ToList(), plain, ckpt);
         }
@@ -154,12 +157,9 @@ public class GradientCheckpointingTests
             var trainable = lora.Parameters("a");
             (Tensor[] Grads, long SdpaCalls) Step(bool checkpoint)
             {
-                model.GradientCheckpointing = checkpoint;
-                foreach (var (_, p) in trainable) p.grad?.zero_();
                 var before = MedGemma.Engine.Text.Gemma3Attention.MaskedSdpaCalls;
-                using var output = model.Forward(TinyGemma3.TrainingInputs(g));
-                output.Loss!.backward();
-                return (trainable.Select(x => x.Parameter.grad!.clone()).ToArray(), MedGemma.Engine.Text.Gemma3Attention.MaskedSdpaCalls - before);
+                var grads = LoraGradients(model, trainable, g, checkpoint);
+                return (grads, MedGemma.Engine.Text.Gemma3Attention.MaskedSdpaCalls - before);
             }
             var plain = Step(false);
             var ckpt = Step(true);
