@@ -13,6 +13,7 @@ IWorkload[] workloads =
     new LoadWorkload(),
     new DicomWorkload(),
     new OpsWorkload(),
+    new GraphProbeWorkload(),
 ];
 
 var options = BenchArgs.Parse(args);
