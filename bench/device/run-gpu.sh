@@ -22,12 +22,12 @@ step() { # step SECONDS ARGS... : one bench process (one row family; device memo
   echo "### $(($(date +%s) - started)) s: bench $* (limit ${limit} s)" >>"$log"
   timeout "$limit" bash .device/run.sh dotnet "$app" "$@" --json "$ours" >>"$log" 2>&1 || echo "### exit $? for: $*" >>"$log"
 }
-hf() { # hf PART SECONDS : a part of hf_bench.py; SIGINT at the limit keeps the rows it finished
-  local limit; limit=$(left "$2")
-  [ "$limit" -gt 5 ] || { echo "### skipped (budget spent): hf $1" >>"$log"; return; }
-  echo "### $(($(date +%s) - started)) s: hf_bench.py part $1 (limit ${limit} s)" >>"$log"
-  timeout -s INT -k 20 "$limit" python3 .device/hf_parts.py .device/hf_bench.py "$1" >"$OUT/hf-$1.json" 2>"$OUT/hf-$1.txt" || echo "### hf part $1 exit $?" >>"$log"
-  tail -n 3 "$OUT/hf-$1.txt" >>"$log"
+hf() { # hf PART SECONDS [SLICE] [NAME] : a part of hf_bench.py (SLICE of its gen() calls); SIGINT at the limit keeps the rows it finished
+  local limit name=${4:-$1}; limit=$(left "$2")
+  [ "$limit" -gt 5 ] || { echo "### skipped (budget spent): hf $name" >>"$log"; return; }
+  echo "### $(($(date +%s) - started)) s: hf_bench.py part $name (limit ${limit} s)" >>"$log"
+  timeout -s INT -k 20 "$limit" python3 .device/hf_parts.py .device/hf_bench.py "$1" ${3:-} >"$OUT/hf-$name.json" 2>"$OUT/hf-$name.txt" || echo "### hf part $name exit $?" >>"$log"
+  tail -n 3 "$OUT/hf-$name.txt" >>"$log"
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv >>"$log" 2>&1
 # The C++ entry points the CUDA-graph binding resolves by mangled name (Runtime/CudaGraph.cs), as this libtorch exports
@@ -49,7 +49,7 @@ probe_and_retry() {
 }
 size=${BENCH_SIZE:-full}   # BENCH_SIZE=mid for a quick dry run of the script itself
 ckpt_dir=$(mktemp -d -t medgemma-bench-checkpoint.XXXXXX)   # local disk of the device machine, not the carried tree
-for s in ${BENCH_STEPS:-caption hf-train train-b4 train-gc hf-generate caption-host train-previous ops profile train-sdpa hf-train-profile caption-eager train-gc-fixed load train-b1}; do
+for s in ${BENCH_STEPS:-caption hf-generate-targets hf-train train-b4 train-gc caption-host train-previous ops profile train-sdpa hf-train-profile caption-eager train-gc-fixed load train-b1 hf-generate-b8}; do
   case $s in
     caption)       step 120 caption --size "$size" --batches 1,8 --warmup 2 --repeat 5   # the default: CUDA graphs, checked against host steps
                    grep -q "CUDA graphs were NOT used" "$log" && probe_and_retry ;;
@@ -58,6 +58,8 @@ for s in ${BENCH_STEPS:-caption hf-train train-b4 train-gc hf-generate caption-h
     caption-device) step 60 caption --size "$size" --batches 1 --warmup 2 --repeat 5 --decode-mode device ;;  # device steps without graphs (what the graph replays)
     hf-train)      hf train 90 ;;
     hf-generate)   hf generate 240 ;;   # the static-cache rows compile the model first (minutes)
+    hf-generate-targets) hf generate 200 0:3 ;;   # the rows the targets use: default B1, default B8, static B1 (not static B8, a second compile)
+    hf-generate-b8) hf generate 150 3: generate-b8 ;;   # static B8 alone (its own torch.compile)
     train-b4)      step 60 train --size "$size" --batches 4 --warmup 3 --repeat 8 --vision-alone ;;
     train-gc)      step 50 train --size "$size" --batches 4 --warmup 2 --repeat 5 --gradient-checkpointing ;;
     train-previous) step 60 train --size "$size" --batches 4 --warmup 3 --repeat 8 --fused-norm off --multi-tensor off --key-suffix _previous ;;   # plain-op norms and per-tensor AdamW (the defaults before session 5)
@@ -82,13 +84,13 @@ echo "### $(($(date +%s) - started)) s: done" >>"$log"
 python3 - "$OUT" >"$OUT/hf.json" <<'PY'
 import json, sys, os
 res = {}
-for part in ("generate", "train"):
+for part in ("generate", "generate-b8", "train"):
     p = os.path.join(sys.argv[1], f"hf-{part}.json")
     try: res.update({k: v for k, v in json.load(open(p)).items() if k not in res})
     except Exception as e: res.setdefault("errors", []).append(f"{part}: {e}")
 print(json.dumps(res, indent=1))
 PY
 python3 .device/combine.py "$ours" "$OUT/hf.json" "bash bench/device/run-gpu.sh (BENCH_STEPS='${BENCH_STEPS:-all}'; carry .device from bench/device/prepare.sh)" >"$OUT/result.json"
-rm -f "$OUT/hf-generate.json" "$OUT/hf-train.json"   # merged into hf.json; at most 8 files come back
+rm -f "$OUT/hf-generate.json" "$OUT/hf-generate-b8.json" "$OUT/hf-train.json"   # merged into hf.json; at most 8 files come back
 tail -n 70 "$log"
 python3 .device/combine.py --table "$OUT/result.json"
