@@ -41,7 +41,12 @@ Describe 'Get-MedicalCaption' {
     }
 
     It 'gives an image the same caption alone as in a batch, and does not reload the weights' {
-        $alone = Get-MedicalCaption (Join-Path $images 'c_rgb.png') @common -Model $model
+        $alone = Get-MedicalCaption (Join-Path $images 'c_rgb.png') @common -Model $model -Verbose 4>&1 | Tee-Object -Variable streams |
+            Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }
+        # How decoding ran (on a GPU: CUDA graph replays, or why not), said once per call; on a CPU, host steps.
+        @($streams | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -like 'Decode steps:*' }).Message |
+            Should -Be @('Decode steps: host steps.')
+        $session.DecodeSteps | Should -Be 'host steps'
         $alone.Caption | Should -Be $first[2].Caption
         $session.GetType()::LoadCount | Should -Be $loadsBefore
         @(Get-MedGemmaModel).Count | Should -Be 1

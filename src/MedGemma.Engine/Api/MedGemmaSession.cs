@@ -44,6 +44,8 @@ public sealed partial class MedGemmaSession : IDisposable
     public int ImageSize { get; }
     public int ImageTokens => _prompts.ImageSeqLength;
     public bool IsDisposed => _disposed;
+    /// <summary>How the last caption's decode steps ran (CUDA graph replays, device steps and why, host steps); null before the first caption.</summary>
+    public string? DecodeSteps => _model.LastDecodeSteps;
     /// <summary>Things the user should know about this load (slow CPU bf16, dtype chosen for memory...).</summary>
     public IReadOnlyList<string> Warnings => _warnings;
 

@@ -282,6 +282,19 @@ public sealed class TokenGenerator : IDisposable
     /// <summary>Why this generator's steps ran without a graph in <see cref="DecodeStepMode.CudaGraph"/> mode (null while it used one or was not asked to).</summary>
     public string? GraphFallbackReason { get; private set; }
 
+    /// <summary>
+    /// How the steps after the prompt ran so far, in words for a user (a cmdlet's verbose output): host steps, device
+    /// steps, CUDA graph replays, or device steps with the reason graphs were not used.
+    /// </summary>
+    public string DecodeSteps => stepMode switch
+    {
+        DecodeStepMode.Host => "host steps",
+        DecodeStepMode.Device => "device steps",
+        _ when GraphFallbackReason is { } why => $"device steps (CUDA graphs not used: {why})",
+        _ when captured => "CUDA graph replays",
+        _ => "device steps (the generation ended before its CUDA graph capture)",
+    };
+
     void GiveUpGraph(string why)
     {
         CudaGraphUnavailable = GraphFallbackReason = why;   // from here on, this generator runs plain steps

@@ -70,8 +70,13 @@ public sealed class MedGemmaModel : IDisposable
         GenerationOptions options, CancellationToken cancellationToken = default, IProgress<int>? progress = null)
     {
         using var generator = StartGeneration(inputIds, pixelValues, attentionMask, tokenTypeIds, options);
-        return generator.Run(cancellationToken, progress);
+        var tokens = generator.Run(cancellationToken, progress);
+        LastDecodeSteps = generator.DecodeSteps;
+        return tokens;
     }
+
+    /// <summary>How the last completed <see cref="Generate(Tensor, Tensor?, Tensor?, Tensor?, GenerationOptions, CancellationToken, IProgress{int}?)"/> ran its steps after the prompt (<see cref="TokenGenerator.DecodeSteps"/>); null before the first.</summary>
+    public string? LastDecodeSteps { get; private set; }
 
     /// <summary>Plain-array overload for callers without TorchSharp: equal-length (already padded) rows.</summary>
     public long[][] Generate(long[][] inputIds, float[]? pixelValues, long[][]? attentionMask, long[][]? tokenTypeIds,

@@ -87,6 +87,7 @@ public sealed class GetMedicalCaptionCommand : MedGemmaCmdlet
     MedGemmaSession? _session;
     CaptionSettings? _settings;
     int _done;
+    bool _reportedDecodeSteps;
 
     protected override void BeginProcessing()
     {
@@ -184,5 +185,11 @@ public sealed class GetMedicalCaptionCommand : MedGemmaCmdlet
             else WriteError(ErrorRecords.From(outcomes[i].Error!, batch[i].Input));
         }
         _done += batch.Count;
+        // Once per call: on a GPU this is where a user learns that decoding fell back from CUDA graphs, and why.
+        if (!_reportedDecodeSteps && _session.DecodeSteps is { } steps)
+        {
+            WriteVerbose($"Decode steps: {steps}.");
+            _reportedDecodeSteps = true;
+        }
     }
 }

@@ -51,6 +51,9 @@ public sealed class StepGraphTests(TokenGeneratorTests.Tiny tiny, ITestOutputHel
         public void Dispose() => result?.Dispose();
     }
 
+    /// <summary>The last <see cref="Generate"/>'s <see cref="TokenGenerator.DecodeSteps"/>: what a user is told.</summary>
+    string? lastDecodeSteps;
+
     (long[][] Tokens, List<EmulatedStepGraph> Graphs, string? Fallback) Generate(DecodeStepMode mode, Tensor ids, Tensor? pixels, Tensor? mask, Tensor? types,
         GenerationOptions options, bool failCapture = false, bool unproven = true, float replayError = 0)
     {
@@ -60,7 +63,9 @@ public sealed class StepGraphTests(TokenGeneratorTests.Tiny tiny, ITestOutputHel
         try
         {
             using var gen = new TokenGenerator(tiny.Model, ids, pixels, mask, types, options);
-            return (gen.Run(), graphs, gen.GraphFallbackReason);
+            var tokens = gen.Run();
+            lastDecodeSteps = gen.DecodeSteps;
+            return (tokens, graphs, gen.GraphFallbackReason);
         }
         finally
         {
@@ -88,7 +93,9 @@ public sealed class StepGraphTests(TokenGeneratorTests.Tiny tiny, ITestOutputHel
             // Past the sliding window (8 in the tiny config): the ring wraps during the replays.
             var options = new GenerationOptions { MaxNewTokens = 16, EosTokenIds = Array.Empty<long>(), DoSample = sample, Seed = 7, Temperature = 1.5 };
             var host = Generate(DecodeStepMode.Host, ids, null, mask, null, options).Tokens;
+            Assert.Equal("host steps", lastDecodeSteps);
             var (graphTokens, graphs, _) = Generate(DecodeStepMode.CudaGraph, ids, null, mask, null, options);
+            Assert.Equal("CUDA graph replays", lastDecodeSteps);
             output.WriteLine($"{kernel}, scripted {scripted}, sample {sample}: host {string.Join(' ', host[0])} | {string.Join(' ', host[1])}");
             var g = Assert.Single(graphs);
             Assert.Equal((TokenGenerator.GraphWarmUpSteps, 1, options.MaxNewTokens - 1 - TokenGenerator.GraphWarmUpSteps, true), (g.WarmUps, g.Captures, g.Replays, g.Proven));
@@ -128,6 +135,7 @@ public sealed class StepGraphTests(TokenGeneratorTests.Tiny tiny, ITestOutputHel
         var g = Assert.Single(graphs);
         Assert.Equal((1, 0), (g.Captures, g.Replays));
         Assert.Equal("capture failed: emulated capture failure", why);
+        Assert.Equal("device steps (CUDA graphs not used: capture failed: emulated capture failure)", lastDecodeSteps);
     }
 
     [Fact]
@@ -157,6 +165,7 @@ public sealed class StepGraphTests(TokenGeneratorTests.Tiny tiny, ITestOutputHel
         var g = Assert.Single(graphs);
         Assert.Equal((1, 1, false), (g.Captures, g.Replays, g.Proven));
         Assert.StartsWith("a replayed step disagreed with the plain step", why);
+        Assert.StartsWith("device steps (CUDA graphs not used: a replayed step disagreed", lastDecodeSteps);
     }
 
     [Fact]
@@ -168,6 +177,7 @@ public sealed class StepGraphTests(TokenGeneratorTests.Tiny tiny, ITestOutputHel
         var (tokens, graphs, _) = Generate(DecodeStepMode.CudaGraph, ids, null, null, null, options);
         Assert.Equal(host, tokens);
         Assert.Equal(0, Assert.Single(graphs).Captures);
+        Assert.Equal("device steps (the generation ended before its CUDA graph capture)", lastDecodeSteps);
     }
 
     [Fact]
