@@ -25,7 +25,7 @@ public sealed partial class MedGemmaSession : ICaptionBackend
 
     BackendStatus ICaptionBackend.Status()
     {
-        lock (_gate) return new BackendStatus(Name, Device, _lora?.ActiveAdapter);
+        lock (_gate) return new BackendStatus(Name, Device, _lora?.ActiveAdapter, DecodeSteps);
     }
 
     IReadOnlyList<string> ICaptionBackend.Adapters() => Adapters.Select(a => a.Name).ToList();

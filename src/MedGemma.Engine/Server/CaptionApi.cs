@@ -40,6 +40,7 @@ sealed class CaptionApi
         {
             model = s.Model,
             device = s.Device,
+            decodeSteps = s.DecodeSteps,
             adapter = _options.DefaultAdapter ?? s.Adapter,
             queue = new { pending = Queue.Pending, limit = Queue.Limit },
             limits = new

@@ -48,4 +48,5 @@ public sealed record CaptionResult(string Name, string? Caption, string? Error, 
 /// <param name="Model">A display name for the model (folder name or model id; never a patient detail).</param>
 /// <param name="Device">"cpu", "cuda:0"...</param>
 /// <param name="Adapter">The active adapter, null when none.</param>
-public sealed record BackendStatus(string Model, string Device, string? Adapter);
+/// <param name="DecodeSteps">How the last caption's decode steps ran (e.g. "CUDA graph replays"); null before the first or when unknown.</param>
+public sealed record BackendStatus(string Model, string Device, string? Adapter, string? DecodeSteps = null);

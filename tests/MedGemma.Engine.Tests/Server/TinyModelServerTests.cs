@@ -96,12 +96,15 @@ public sealed class TinyModelServerTests(TinySessionFixture fixture, Xunit.Abstr
     }
 
     [Fact]
-    public async Task StatusNamesTheModelAndDevice()
+    public async Task StatusNamesTheModelDeviceAndHowDecodingRan()
     {
         using var server = CaptionServer.Start(Backend, new CaptionServerOptions { Port = 0 });
         using var client = Client(server);
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("api/caption", Upload([Png], tokens: 3))).StatusCode);
         var status = JsonDocument.Parse(await client.GetStringAsync("api/status")).RootElement;
         Assert.Equal(fixture.Session.Name, status.GetProperty("model").GetString());
         Assert.Equal("cpu", status.GetProperty("device").GetString());
+        // On a GPU: "CUDA graph replays", or device steps and why graphs were not used.
+        Assert.Equal("host steps", status.GetProperty("decodeSteps").GetString());
     }
 }
