@@ -20,14 +20,15 @@ public class GradientCheckpointingTests
     }
 
     /// <summary>One LoRA training forward and backward, with or without checkpointing: the adapter's gradients.</summary>
-    static Tensor[] LoraGradients(MedGemma.Engine.Model.Gemma3ForConditionalGeneration model, IReadOnlyList<(string Name, TorchSharp.Modules.Parameter Parameter)> trainable,
-        IReadOnlyDictionary<string, Tensor> g, bool checkpoint)
+    static (float Loss, Tensor[] Grads) LoraGradients(MedGemma.Engine.Model.Gemma3ForConditionalGeneration model, IReadOnlyList<(string Name, TorchSharp.Modules.Parameter Parameter)> trainable,
+        IReadOnlyDictionary<string, Tensor> g, bool checkpoint, Action? beforeBackward = null)
     {
         model.GradientCheckpointing = checkpoint;
         foreach (var (_, p) in trainable) p.grad?.zero_();
         using var output = model.Forward(TinyGemma3.TrainingInputs(g));
+        beforeBackward?.Invoke();
         output.Loss!.backward();
-        return trainable.Select(x => x.Parameter.grad!.clone()).ToArray();
+        return (output.Loss.item<float>(), trainable.Select(x => x.Parameter.grad!.clone()).ToArray());
     }
 
     /// <summary>Each checkpointed gradient within 1e-5 of the plain one, relative to the plain one's largest element.</summary>
@@ -84,18 +85,9 @@ public class GradientCheckpointingTests
         using var _ = model;
         var trainable = lora.Parameters("a");
 
-        (float Loss, Tensor[] Grads) Step(bool checkpoint)
-        {
-            model.GradientCheckpointing = checkpoint;
-            foreach (var (_, p) in trainable) p.grad?.zero_();
-            using (var output = model.Forward(TinyGemma3.TrainingInputs(g)))
-            {
-                // Churn the allocator between forward and backward, as a training loop does.
-                for (var i = 0; i < 20; i++) torch.randn(4096).Dispose();
-                output.Loss!.backward();
-                return (output.Loss.item<float>(), trainable.Select(x => x.Parameter.grad!.clone()).ToArray());
-            }
-        }
+        // Churn the allocator between forward and backward, as a training loop does.
+        (float Loss, Tensor[] Grads) Step(bool checkpoint) =>
+            LoraGradients(model, trainable, g, checkpoint, () => { for (var i = 0; i < 20; i++) torch.randn(4096).Dispose(); });
 
         (float Loss, Tensor[] Grads) plain, ckpt;
         var before = MedGemma.Engine.Text.FusedRmsNorm.Calls;
@@ -131,8 +123,8 @@ public class GradientCheckpointingTests
             Assert.True(Sdpa() > before, "Auto did not pick SDPA without gradients");
 
             before = Sdpa();
-            var plain = LoraGradients(model, trainable, g, checkpoint: false);
-            var ckpt = LoraGradients(model, trainable, g, checkpoint: true);
+            var plain = LoraGradients(model, trainable, g, checkpoint: false).Grads;
+            var ckpt = LoraGradients(model, trainable, g, checkpoint: true).Grads;
             Assert.Equal(before, Sdpa());
             AssertSameGradients(trainable.Select(t => t.Name).ToList(), plain, ckpt);
         }
@@ -158,7 +150,7 @@ public class GradientCheckpointingTests
             (Tensor[] Grads, long SdpaCalls) Step(bool checkpoint)
             {
                 var before = MedGemma.Engine.Text.Gemma3Attention.MaskedSdpaCalls;
-                var grads = LoraGradients(model, trainable, g, checkpoint);
+                var grads = LoraGradients(model, trainable, g, checkpoint).Grads;
                 return (grads, MedGemma.Engine.Text.Gemma3Attention.MaskedSdpaCalls - before);
             }
             var plain = Step(false);
