@@ -14,6 +14,7 @@ IWorkload[] workloads =
     new DicomWorkload(),
     new OpsWorkload(),
     new GraphProbeWorkload(),
+    new CaptionFilesWorkload(),
 ];
 
 var options = BenchArgs.Parse(args);

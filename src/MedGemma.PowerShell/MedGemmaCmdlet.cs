@@ -99,7 +99,13 @@ public abstract class MedGemmaCmdlet : PSCmdlet, IDisposable
 
     public void Dispose()
     {
+        // PowerShell disposes a cmdlet after its pipeline ends, stopped or failed included.
+        _stop.Cancel();
+        DisposeWork();
         _stop.Dispose();
         GC.SuppressFinalize(this);
     }
+
+    /// <summary>Stops and releases what the command still holds (background work) when the pipeline ends, however it ends.</summary>
+    protected virtual void DisposeWork() { }
 }

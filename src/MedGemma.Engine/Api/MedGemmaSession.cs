@@ -129,50 +129,80 @@ public sealed partial class MedGemmaSession : IDisposable
     /// Captions a batch. Images that cannot be read become per-request errors; the others are generated
     /// together (one left-padded batch). Outcomes come back in request order.
     /// </summary>
-    public IReadOnlyList<CaptionOutcome> Caption(IReadOnlyList<CaptionRequest> requests, CaptionSettings settings, CancellationToken cancellationToken = default, IProgress<int>? tokens = null)
+    public IReadOnlyList<CaptionOutcome> Caption(IReadOnlyList<CaptionRequest> requests, CaptionSettings settings, CancellationToken cancellationToken = default, IProgress<int>? tokens = null) =>
+        Caption(PrepareCaptions(requests, settings, cancellationToken), cancellationToken, tokens);
+
+    /// <summary>
+    /// The host half of <see cref="Caption(IReadOnlyList{CaptionRequest}, CaptionSettings, CancellationToken, IProgress{int})"/>:
+    /// reads and preprocesses the batch's images (several at once). It touches neither the model nor the device, so
+    /// it may run on another thread while the model generates an earlier batch (<see cref="CaptionPipeline{TTag}"/>).
+    /// </summary>
+    public PreparedCaptionBatch PrepareCaptions(IReadOnlyList<CaptionRequest> requests, CaptionSettings settings, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(requests);
+        ArgumentNullException.ThrowIfNull(settings);
         settings.ImageOptions?.Validate();
-        var results = CaptionCore(requests.Count, i => ImageLoader.Load(requests[i].ImagePath, settings.ImageOptions, cancellationToken), settings, cancellationToken, tokens);
+        var images = PrepareImages(requests.Count, i => ImageLoader.Load(requests[i].ImagePath, settings.ImageOptions, cancellationToken), cancellationToken);
+        return new PreparedCaptionBatch(this, requests.ToList(), settings, images);
+    }
+
+    /// <summary>The device half: generates the prepared batch. Outcomes come back in request order.</summary>
+    public IReadOnlyList<CaptionOutcome> Caption(PreparedCaptionBatch prepared, CancellationToken cancellationToken = default, IProgress<int>? tokens = null)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        if (prepared.Session != this)
+            throw new MedGemmaException(MedGemmaErrorKind.InvalidArgument, "PreparedForAnotherModel", $"The batch was prepared for {prepared.Session.Name}, not {Name}.");
+        var requests = prepared.Requests;
+        var results = Generate(prepared.Images, prepared.Settings, cancellationToken, tokens);
         return results.Select((r, i) => r.Error != null
             ? new CaptionOutcome(requests[i], null, r.Error)
             : new CaptionOutcome(requests[i], new CaptionResult
             {
                 Path = requests[i].ImagePath, Caption = r.Text!, Reference = requests[i].Reference, Model = Name,
-                Adapter = settings.Adapter, Tokens = r.Tokens, Seconds = r.Seconds,
+                Adapter = prepared.Settings.Adapter, Tokens = r.Tokens, Seconds = r.Seconds,
             }, null)).ToList();
     }
 
-    /// <summary>Loads each image (a failure is that image's error), then generates for the rest as one batch.</summary>
-    List<(string? Text, int Tokens, double Seconds, MedGemmaException? Error)> CaptionCore(int count, Func<int, RgbImage> load,
-        CaptionSettings settings, CancellationToken cancellationToken, IProgress<int>? tokens)
+    /// <summary>Loads each image (a failure is that image's error) and preprocesses the rest into one pixel batch.</summary>
+    PreparedImages PrepareImages(int count, Func<int, RgbImage> load, CancellationToken cancellationToken)
     {
-        var results = new (string? Text, int Tokens, double Seconds, MedGemmaException? Error)[count];
-        var loaded = new List<(int Index, RgbImage Image)>();
-        for (int i = 0; i < count; i++)
+        var loaded = OrderedParallel.Map(count, i =>
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            try { loaded.Add((i, load(i))); }
-            catch (MedGemmaException e) { results[i] = (null, 0, 0, e); }
+            try { return (Image: (RgbImage?)load(i), Error: (MedGemmaException?)null); }
+            catch (MedGemmaException e) { return (null, e); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                results[i] = (null, 0, 0, new MedGemmaException(MedGemmaErrorKind.InvalidData, "UnreadableImage", $"Image {i} cannot be read: {e.Message}", null, e));
+                return (null, new MedGemmaException(MedGemmaErrorKind.InvalidData, "UnreadableImage", $"Image {i} cannot be read: {e.Message}", null, e));
             }
-        }
-        if (loaded.Count > 0)
-        {
-            var watch = Stopwatch.StartNew();
-            var texts = Generate(loaded.Select(l => l.Image).ToList(), settings, cancellationToken, tokens);
-            double share = watch.Elapsed.TotalSeconds / loaded.Count;
-            for (int k = 0; k < loaded.Count; k++) results[loaded[k].Index] = (texts[k].Text, texts[k].Tokens, share, null);
-        }
-        return results.ToList();
+        }, cancellationToken);
+        var readable = Enumerable.Range(0, count).Where(i => loaded[i].Image is not null).ToArray();
+        var pixels = readable.Length == 0 ? [] : _images.PreprocessBatch(readable.Select(i => loaded[i].Image!).ToList(), cancellationToken);
+        return new PreparedImages(readable, pixels, loaded.Select(l => l.Error).ToArray());
     }
 
-    List<(string Text, int Tokens)> Generate(IReadOnlyList<RgbImage> images, CaptionSettings s, CancellationToken ct, IProgress<int>? tokens)
+    List<(string? Text, int Tokens, double Seconds, MedGemmaException? Error)> CaptionCore(int count, Func<int, RgbImage> load,
+        CaptionSettings settings, CancellationToken cancellationToken, IProgress<int>? tokens) =>
+        Generate(PrepareImages(count, load, cancellationToken), settings, cancellationToken, tokens);
+
+    /// <summary>Generates for the readable images as one batch; the others keep their errors.</summary>
+    List<(string? Text, int Tokens, double Seconds, MedGemmaException? Error)> Generate(PreparedImages images, CaptionSettings settings,
+        CancellationToken cancellationToken, IProgress<int>? tokens)
     {
-        var pixels = _images.PreprocessBatch(images, ct);
+        var results = images.Errors.Select(e => ((string?)null, 0, 0.0, e)).ToList();
+        if (images.Readable.Length > 0)
+        {
+            var watch = Stopwatch.StartNew();
+            var texts = Generate(images.Pixels, images.Readable.Length, settings, cancellationToken, tokens);
+            double share = watch.Elapsed.TotalSeconds / images.Readable.Length;
+            for (int k = 0; k < images.Readable.Length; k++) results[images.Readable[k]] = (texts[k].Text, texts[k].Tokens, share, null);
+        }
+        return results;
+    }
+
+    List<(string Text, int Tokens)> Generate(float[] pixels, int imageCount, CaptionSettings s, CancellationToken ct, IProgress<int>? tokens)
+    {
         var prompt = _prompts.Build(new PromptOptions { Instruction = s.Prompt, SystemPrompt = s.SystemPrompt, Language = s.Language, ImageCount = 1 });
-        var batch = _prompts.Batch(Enumerable.Repeat(prompt, images.Count).ToList());
+        var batch = _prompts.Batch(Enumerable.Repeat(prompt, imageCount).ToList());
         long[][] Rows(long[] flat) => Enumerable.Range(0, batch.BatchSize).Select(r => PromptBatch.Row(flat, batch.SequenceLength, r).ToArray()).ToArray();
         var baseOptions = GenerationOptions.FromConfig(_model.GenerationConfig);
         var options = baseOptions with

@@ -1,4 +1,5 @@
 using MedGemma.Engine.Model;
+using MedGemma.Engine.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -19,6 +20,7 @@ public sealed class Gemma3TrainingTask : ITrainingTask
     readonly Func<bool, int, PreparedSample> prepare;
     readonly long padId;
 
+    /// <summary><paramref name="prepare"/> (validation?, index) → sample is called for the samples of a batch from several threads at once.</summary>
     public Gemma3TrainingTask(Gemma3ForConditionalGeneration network, Func<bool, int, PreparedSample> prepare, int trainCount, int validationCount, long padId)
     {
         this.network = network;
@@ -33,8 +35,10 @@ public sealed class Gemma3TrainingTask : ITrainingTask
 
     public TrainingBatch Collate(bool validation, IReadOnlyList<int> indices)
     {
-        var samples = indices.Select(i => prepare(validation, i)).ToList();
-        int b = samples.Count, n = samples.Max(s => s.InputIds.Length);
+        // Samples are prepared on several cores (image decoding dominates): a batch of large images prepared one by one
+        // takes longer than the GPU's step. The preparer must be thread-safe (CaptionSamplePreparer is).
+        var samples = OrderedParallel.Map(indices.Count, k => prepare(validation, indices[k]));
+        int b = samples.Length, n = samples.Max(s => s.InputIds.Length);
         var ids = new long[b * n];
         var types = new long[b * n];
         var labels = new long[b * n];

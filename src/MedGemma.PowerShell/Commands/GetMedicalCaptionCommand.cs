@@ -6,7 +6,8 @@ namespace MedGemma.PowerShell.Commands;
 
 /// <summary>
 /// Captions images from the pipeline with the resident model. Records are batched (-BatchSize) across
-/// pipeline input; output order is input order; an unreadable image is an error for that image only.
+/// pipeline input, and the next batch's images are read while one is generated (so captions come out a batch
+/// behind the input); output order is input order; an unreadable image is an error for that image only.
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "MedicalCaption", DefaultParameterSetName = InputSet)]
 [OutputType(typeof(CaptionResult))]
@@ -83,10 +84,9 @@ public sealed class GetMedicalCaptionCommand : MedGemmaCmdlet
     [ValidateRange(1L, long.MaxValue)]
     public long MaxPixels { get; set; } = 200_000_000;
 
-    readonly List<(CaptionRequest Request, object Input)> _queue = new();
     MedGemmaSession? _session;
-    CaptionSettings? _settings;
-    int _done;
+    CaptionPipeline<object>? _pipeline;
+    string _activity = "";
     bool _reportedDecodeSteps;
 
     protected override void BeginProcessing()
@@ -95,7 +95,7 @@ public sealed class GetMedicalCaptionCommand : MedGemmaCmdlet
         if (Adapter != null && !_session.Adapters.Any(a => string.Equals(a.Name, Adapter, StringComparison.OrdinalIgnoreCase)))
             Fail(new MedGemmaException(MedGemmaErrorKind.NotFound, "AdapterNotFound",
                 $"No adapter named '{Adapter}' is loaded into {_session.Name}; load it with Import-LoraAdapter.", Adapter));
-        _settings = new CaptionSettings
+        var settings = new CaptionSettings
         {
             ImageOptions = ImageOptions(Window, Bound(nameof(WindowCenter)) ? WindowCenter : null, Bound(nameof(WindowWidth)) ? WindowWidth : null,
                 Bound(nameof(Frame)) ? Frame : null, MaxPixels),
@@ -103,6 +103,17 @@ public sealed class GetMedicalCaptionCommand : MedGemmaCmdlet
             TopP = TopP, Seed = Seed >= 0 ? (ulong)Seed : null,
             Adapter = Adapter == null ? null : _session.Adapters.First(a => string.Equals(a.Name, Adapter, StringComparison.OrdinalIgnoreCase)).Name,
         };
+        _activity = $"Captioning with {_session.Name}" + (settings.Adapter is { } a ? $" + {a}" : "");
+        // The next batch's images are read and resized on other cores while this one is generated.
+        _pipeline = new CaptionPipeline<object>(_session, settings, BatchSize, Cancellation);
+        CaptionBatchInfo? current = null;
+        _pipeline.BatchStarting = b =>
+        {
+            current = b;
+            WriteProgress(new ProgressRecord(1, _activity, $"Images {b.First + 1}-{b.First + b.Count}: {System.IO.Path.GetFileName(b.FirstImagePath)}"));
+        };
+        _pipeline.Tokens = new SyncProgress<int>(t => WriteProgress(new ProgressRecord(1, _activity,
+            $"Images {current!.First + 1}-{current.First + current.Count}: token {t} of at most {MaxNewTokens}") { PercentComplete = Math.Min(100, 100 * t / MaxNewTokens) }));
     }
 
     protected override void ProcessRecord()
@@ -124,15 +135,13 @@ public sealed class GetMedicalCaptionCommand : MedGemmaCmdlet
 
     protected override void EndProcessing()
     {
-        Flush();
+        Write(() => _pipeline!.Complete());
         WriteProgress(new ProgressRecord(1, "Get-MedicalCaption", "Done") { RecordType = ProgressRecordType.Completed });
     }
 
-    void Enqueue(CaptionRequest request, object input)
-    {
-        _queue.Add((request, input));
-        if (_queue.Count >= BatchSize) Flush();
-    }
+    protected override void DisposeWork() => _pipeline?.Dispose();
+
+    void Enqueue(CaptionRequest request, object input) => Write(() => _pipeline!.Add(request, input));
 
     CaptionRequest? ToRequest(PSObject input)
     {
@@ -166,27 +175,20 @@ public sealed class GetMedicalCaptionCommand : MedGemmaCmdlet
         return null;
     }
 
-    void Flush()
+    /// <summary>Writes the outcomes of the batches <paramref name="step"/> generated: captions, or an error per unreadable image.</summary>
+    void Write(Func<IReadOnlyList<(CaptionOutcome Outcome, object Input)>> step)
     {
-        if (_queue.Count == 0) return;
-        var batch = _queue.ToList();
-        _queue.Clear();
-        var activity = $"Captioning with {_session!.Name}" + (_settings!.Adapter is { } a ? $" + {a}" : "");
-        WriteProgress(new ProgressRecord(1, activity, $"Images {_done + 1}-{_done + batch.Count}: {System.IO.Path.GetFileName(batch[0].Request.ImagePath)}"));
-        var tokens = new SyncProgress<int>(t => WriteProgress(new ProgressRecord(1, activity,
-            $"Images {_done + 1}-{_done + batch.Count}: token {t} of at most {MaxNewTokens}") { PercentComplete = Math.Min(100, 100 * t / MaxNewTokens) }));
-        IReadOnlyList<CaptionOutcome> outcomes = Array.Empty<CaptionOutcome>();
-        try { outcomes = _session.Caption(batch.Select(b => b.Request).ToList(), _settings, Cancellation, tokens); }
+        IReadOnlyList<(CaptionOutcome Outcome, object Input)> outcomes = Array.Empty<(CaptionOutcome, object)>();
+        try { outcomes = step(); }
         catch (OperationCanceledException) { throw new PipelineStoppedException(); }
-        catch (Exception e) when (e is not PipelineStoppedException) { Fail(e, batch[0].Input); }
-        for (int i = 0; i < outcomes.Count; i++)
+        catch (Exception e) when (e is not PipelineStoppedException) { Fail(e, _pipeline!.CurrentBatch.FirstOrDefault()); }
+        foreach (var (outcome, input) in outcomes)
         {
-            if (outcomes[i].Result is { } r) WriteObject(r);
-            else WriteError(ErrorRecords.From(outcomes[i].Error!, batch[i].Input));
+            if (outcome.Result is { } r) WriteObject(r);
+            else WriteError(ErrorRecords.From(outcome.Error!, input));
         }
-        _done += batch.Count;
         // Once per call: on a GPU this is where a user learns that decoding fell back from CUDA graphs, and why.
-        if (!_reportedDecodeSteps && _session.DecodeSteps is { } steps)
+        if (!_reportedDecodeSteps && outcomes.Count > 0 && _session!.DecodeSteps is { } steps)
         {
             WriteVerbose($"Decode steps: {steps}.");
             _reportedDecodeSteps = true;

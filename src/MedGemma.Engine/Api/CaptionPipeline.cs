@@ -1,0 +1,124 @@
+namespace MedGemma.Engine.Api;
+
+/// <summary>Which batch a <see cref="CaptionPipeline{TTag}"/> is about to generate: its first item's 0-based position in the stream, and its size.</summary>
+public sealed record CaptionBatchInfo(int First, int Count, string FirstImagePath);
+
+/// <summary>
+/// Captions a stream of requests in batches, and reads and preprocesses the next batch's images on other cores while
+/// the model generates the current one. On a GPU the two take about as long (a batch of 8 large JPEGs: ~0.8 s of one
+/// core to decode and resize, ~0.6 s to caption), so one after the other would leave the GPU idle half the time.
+/// Outcomes come out in input order, each with the caller's tag. One caller thread: generation runs on it (the
+/// device's state, CUDA graphs included, stays on one thread); only the image preparation runs elsewhere.
+/// </summary>
+public sealed class CaptionPipeline<TTag> : IDisposable
+{
+    readonly MedGemmaSession session;
+    readonly CaptionSettings settings;
+    readonly int batchSize;
+    readonly CancellationToken cancellationToken;
+    // Cancels preparations still running when the pipeline is dropped (an error, Ctrl+C): no file is read after Dispose.
+    readonly CancellationTokenSource stop;
+    readonly List<(CaptionRequest Request, TTag Tag)> queue = new();
+    readonly Queue<Pending> pending = new();
+    int queued;
+    bool disposed;
+
+    sealed record Pending(int First, IReadOnlyList<(CaptionRequest Request, TTag Tag)> Items, Task<PreparedCaptionBatch> Prepared);
+
+    public CaptionPipeline(MedGemmaSession session, CaptionSettings settings, int batchSize, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(settings);
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be at least 1.");
+        settings.ImageOptions?.Validate();   // now, not when the first batch's turn comes
+        this.session = session;
+        this.settings = settings;
+        this.batchSize = batchSize;
+        this.cancellationToken = cancellationToken;
+        stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+    }
+
+    /// <summary>
+    /// How many batches may be prepared while one is generated (default 1). 0 prepares each batch just before
+    /// generating it, on the caller's thread. Each prepared batch holds its pixels (~9.6 MB per image) until generated.
+    /// </summary>
+    public int PrepareAhead { get; init; } = 1;
+
+    /// <summary>Called on the caller's thread just before a batch is generated.</summary>
+    public Action<CaptionBatchInfo>? BatchStarting { get; set; }
+
+    /// <summary>Tokens generated so far in the current batch.</summary>
+    public IProgress<int>? Tokens { get; set; }
+
+    /// <summary>The tags of the batch the last <see cref="Add"/> or <see cref="Complete"/> generated or failed on (for an error's target).</summary>
+    public IReadOnlyList<TTag> CurrentBatch { get; private set; } = Array.Empty<TTag>();
+
+    /// <summary>Queues a request. Returns the outcomes of the batches generated meanwhile (often none), in input order.</summary>
+    public IReadOnlyList<(CaptionOutcome Outcome, TTag Tag)> Add(CaptionRequest request, TTag tag)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        queue.Add((request, tag));
+        if (queue.Count < batchSize) return Array.Empty<(CaptionOutcome, TTag)>();
+        StartBatch();
+        return GenerateWhile(() => pending.Count > PrepareAhead);
+    }
+
+    /// <summary>Generates everything still queued or prepared. Returns their outcomes, in input order.</summary>
+    public IReadOnlyList<(CaptionOutcome Outcome, TTag Tag)> Complete()
+    {
+        if (queue.Count > 0) StartBatch();
+        return GenerateWhile(() => pending.Count > 0);
+    }
+
+    void StartBatch()
+    {
+        var items = queue.ToList();
+        queue.Clear();
+        var requests = items.Select(i => i.Request).ToList();
+        var token = stop.Token;
+        var prepared = PrepareAhead > 0 ? Task.Run(() => session.PrepareCaptions(requests, settings, token), token) : PrepareHere(requests, token);
+        pending.Enqueue(new Pending(queued, items, prepared));
+        queued += items.Count;
+    }
+
+    // Its failure is reported when the batch's turn comes, as for a batch prepared on another thread.
+    Task<PreparedCaptionBatch> PrepareHere(IReadOnlyList<CaptionRequest> requests, CancellationToken token)
+    {
+        try { return Task.FromResult(session.PrepareCaptions(requests, settings, token)); }
+        catch (Exception e) { return Task.FromException<PreparedCaptionBatch>(e); }
+    }
+
+    List<(CaptionOutcome Outcome, TTag Tag)> GenerateWhile(Func<bool> more)
+    {
+        var results = new List<(CaptionOutcome, TTag)>();
+        while (more())
+        {
+            var next = pending.Dequeue();
+            CurrentBatch = next.Items.Select(i => i.Tag).ToList();
+            // Rethrows the preparation's own exception: not an unreadable image (that is the image's outcome), but e.g.
+            // images of mixed sizes with resizing off, or cancellation.
+            var prepared = next.Prepared.GetAwaiter().GetResult();
+            cancellationToken.ThrowIfCancellationRequested();
+            BatchStarting?.Invoke(new CaptionBatchInfo(next.First, next.Items.Count, next.Items[0].Request.ImagePath));
+            var outcomes = session.Caption(prepared, cancellationToken, Tokens);
+            for (int i = 0; i < outcomes.Count; i++) results.Add((outcomes[i], next.Items[i].Tag));
+        }
+        return results;
+    }
+
+    /// <summary>Cancels the preparations still running and waits for them; batches not generated are dropped.</summary>
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        stop.Cancel();
+        foreach (var p in pending)
+        {
+            try { p.Prepared.Wait(); }
+            catch (AggregateException) { }   // cancelled or failed: nobody asked for this batch any more
+        }
+        pending.Clear();
+        queue.Clear();
+        stop.Dispose();
+    }
+}
