@@ -10,7 +10,7 @@ namespace MedGemma.Bench.Workloads;
 /// the host's share (reading and resizing large JPEGs) against the model's, and what preparing the next batch while
 /// one is generated (<see cref="CaptionPipeline{TTag}"/>) gives. The caption workload feeds random pixels and never
 /// reads a file; this one measures what a bulk-captioning user waits for.
-/// Model: --model DIR (default: the tiny MedGemma snapshot the engine tests assemble in out/fixtures-cache).
+/// Model: --model DIR (default: the tiny MedGemma test snapshot with the real tokenizer, 896 px images).
 /// </summary>
 public sealed class CaptionFilesWorkload : IWorkload
 {
@@ -20,10 +20,10 @@ public sealed class CaptionFilesWorkload : IWorkload
 
     public int Run(BenchArgs args)
     {
-        var model = args.Get("model") ?? Path.Combine(BenchPaths.RepoRoot(), "out", "fixtures-cache", "tiny-medgemma-snapshot+tokenizer");
-        if (!File.Exists(Path.Combine(model, "config.json")))
+        var model = args.Get("model") ?? TinySnapshot();
+        if (model is null || !File.Exists(Path.Combine(model, "config.json")))
         {
-            Console.Error.WriteLine($"No model folder at {model}; run the engine tests once (they assemble it) or pass --model DIR.");
+            Console.Error.WriteLine($"No model folder ({model ?? "the tokenizer.json is not cached: build.ps1 bench or test fetches it"}); pass --model DIR.");
             return 2;
         }
         int count = args.GetInt("images", 16), batch = args.GetInt("batch", 4), repeat = args.GetInt("repeat", 3);
@@ -64,6 +64,35 @@ public sealed class CaptionFilesWorkload : IWorkload
         Row($"{count} files, next batch prepared while one is generated", pipelined, count);
         foreach (var f in files) File.Delete(f);
         return 0;
+    }
+
+    /// <summary>
+    /// tests/fixtures/tiny-medgemma-snapshot (its gzipped shard expanded) plus the cached real tokenizer.json, assembled
+    /// under out/bench-cache; null when the tokenizer is not cached.
+    /// </summary>
+    static string? TinySnapshot()
+    {
+        var root = BenchPaths.RepoRoot();
+        var tokenizer = BenchPaths.CachedTokenizerJson();
+        if (!File.Exists(tokenizer)) return null;
+        var source = Path.Combine(root, "tests", "fixtures", "tiny-medgemma-snapshot");
+        var target = Path.Combine(root, "out", "bench-cache", "tiny-medgemma-snapshot");
+        Directory.CreateDirectory(target);
+        foreach (var src in Directory.GetFiles(source).Append(tokenizer))
+        {
+            var name = Path.GetFileName(src);
+            var dst = Path.Combine(target, name.EndsWith(".gz", StringComparison.Ordinal) ? name[..^3] : name);
+            if (File.Exists(dst)) continue;
+            var tmp = dst + ".tmp";
+            using (var input = File.OpenRead(src))
+            using (var output = File.Create(tmp))
+            {
+                if (name.EndsWith(".gz", StringComparison.Ordinal)) { using var gz = new System.IO.Compression.GZipStream(input, System.IO.Compression.CompressionMode.Decompress); gz.CopyTo(output); }
+                else input.CopyTo(output);
+            }
+            File.Move(tmp, dst, true);
+        }
+        return target;
     }
 
     /// <summary>Distinct gray-ish JPEGs like radiographs (a gradient with noise), written once per run into the temp folder.</summary>
