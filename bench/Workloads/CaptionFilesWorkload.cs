@@ -52,6 +52,10 @@ public sealed class CaptionFilesWorkload : IWorkload
             var done = requests.Select((r, i) => pipeline.Add(r, i).Count).Sum() + pipeline.Complete().Count;
             if (done != count) throw new InvalidOperationException($"{done} outcomes for {count} images");
         });
+        var plain = Median(() =>
+        {
+            foreach (var chunk in requests.Chunk(batch)) session.Caption(chunk, settings);
+        });
         var serial = Stream(0);
         var pipelined = Stream(1);
 
@@ -60,6 +64,7 @@ public sealed class CaptionFilesWorkload : IWorkload
         Row($"prepare one batch, its images one at a time", oneByOne, batch);
         Row($"prepare one batch, its images on {Environment.ProcessorCount} cores at once", together, batch);
         Row($"generate one prepared batch", generate, batch);
+        Row($"{count} files, MedGemmaSession.Caption per batch", plain, count);
         Row($"{count} files, each batch prepared then generated", serial, count);
         Row($"{count} files, next batch prepared while one is generated", pipelined, count);
         foreach (var f in files) File.Delete(f);

@@ -100,7 +100,6 @@ public abstract class MedGemmaCmdlet : PSCmdlet, IDisposable
     public void Dispose()
     {
         // PowerShell disposes a cmdlet after its pipeline ends, stopped or failed included.
-        _stop.Cancel();
         DisposeWork();
         _stop.Dispose();
         GC.SuppressFinalize(this);
