@@ -6,7 +6,12 @@ namespace MedGemma.Engine.Api;
 /// <summary>The resident session as the caption server's backend (Start-CaptionServer -Model $session).</summary>
 public sealed partial class MedGemmaSession : ICaptionBackend
 {
-    IReadOnlyList<Server.CaptionResult> ICaptionBackend.Caption(IReadOnlyList<CaptionInput> images, Server.CaptionSettings settings, CancellationToken cancellationToken)
+    IReadOnlyList<Server.CaptionResult> ICaptionBackend.Caption(IReadOnlyList<CaptionInput> images, Server.CaptionSettings settings, CancellationToken cancellationToken) =>
+        ((ICaptionBackend)this).Prepare(images, settings, cancellationToken)();
+
+    // The uploads are decoded and resized here, outside the server's one-at-a-time section: while the model captions
+    // one request, the next one's images are made ready.
+    Func<IReadOnlyList<Server.CaptionResult>> ICaptionBackend.Prepare(IReadOnlyList<CaptionInput> images, Server.CaptionSettings settings, CancellationToken cancellationToken)
     {
         var ours = new CaptionSettings
         {
@@ -15,10 +20,14 @@ public sealed partial class MedGemmaSession : ICaptionBackend
             Adapter = ResolveAdapterName(settings.Adapter),
             MaxNewTokens = settings.MaxNewTokens,
         };
-        var results = CaptionCore(images.Count, i => Decode(images[i], cancellationToken), ours, cancellationToken, null);
-        return results.Select((r, i) => r.Error != null
-            ? Server.CaptionResult.Failed(images[i].Name, r.Error.ErrorId, r.Error.Message)
-            : Server.CaptionResult.Ok(images[i].Name, r.Text!, TimeSpan.FromSeconds(r.Seconds))).ToList();
+        var prepared = PrepareImages(images.Count, i => Decode(images[i], cancellationToken), cancellationToken);
+        return () =>
+        {
+            var results = Generate(prepared, ours, cancellationToken, null);
+            return results.Select((r, i) => r.Error != null
+                ? Server.CaptionResult.Failed(images[i].Name, r.Error.ErrorId, r.Error.Message)
+                : Server.CaptionResult.Ok(images[i].Name, r.Text!, TimeSpan.FromSeconds(r.Seconds))).ToList();
+        };
     }
 
     RgbImage ICaptionBackend.RenderPreview(CaptionInput image, CancellationToken cancellationToken) => Decode(image, cancellationToken);

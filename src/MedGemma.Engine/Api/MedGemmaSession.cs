@@ -180,10 +180,6 @@ public sealed partial class MedGemmaSession : IDisposable
         return new PreparedImages(readable, pixels, loaded.Select(l => l.Error).ToArray());
     }
 
-    List<(string? Text, int Tokens, double Seconds, MedGemmaException? Error)> CaptionCore(int count, Func<int, RgbImage> load,
-        CaptionSettings settings, CancellationToken cancellationToken, IProgress<int>? tokens) =>
-        Generate(PrepareImages(count, load, cancellationToken), settings, cancellationToken, tokens);
-
     /// <summary>Generates for the readable images as one batch; the others keep their errors.</summary>
     List<(string? Text, int Tokens, double Seconds, MedGemmaException? Error)> Generate(PreparedImages images, CaptionSettings settings,
         CancellationToken cancellationToken, IProgress<int>? tokens)

@@ -71,7 +71,7 @@ sealed class CaptionApi
         IReadOnlyList<CaptionResult>? results;
         try
         {
-            var (admitted, r) = await Queue.TryRunAsync(() => _backend.Caption(inputs, settings, stopping), stopping).ConfigureAwait(false);
+            var (admitted, r) = await Queue.TryPrepareAndRunAsync(() => _backend.Prepare(inputs, settings, stopping), stopping).ConfigureAwait(false);
             if (!admitted) throw QueueFull();
             results = r;
         }

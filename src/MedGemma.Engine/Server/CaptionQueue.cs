@@ -2,12 +2,15 @@ namespace MedGemma.Engine.Server;
 
 /// <summary>
 /// Runs caption work one request at a time on the single resident model (concurrent batches could
-/// exhaust GPU memory), and refuses new work once <see cref="Limit"/> requests are running or waiting,
+/// exhaust GPU memory), while the next request's host work (decoding its uploads) runs beside it, and
+/// refuses new work once <see cref="Limit"/> requests are running or waiting,
 /// so a flood of clients gets a quick 503 instead of an ever-growing queue.
 /// </summary>
 public sealed class CaptionQueue
 {
     readonly SemaphoreSlim _model = new(1, 1);
+    // Held from a request's preparation until it has the model: one request is made ready while another runs.
+    readonly SemaphoreSlim _preparing = new(1, 1);
     int _pending;
     // Smoothed seconds per request, for Retry-After; 0 until the first request finishes.
     double _averageSeconds;
@@ -27,7 +30,16 @@ public sealed class CaptionQueue
     /// Runs <paramref name="work"/> when the model is free. Returns false without running it when the
     /// queue is full.
     /// </summary>
-    public async Task<(bool Admitted, T? Result)> TryRunAsync<T>(Func<T> work, CancellationToken cancellationToken)
+    public Task<(bool Admitted, T? Result)> TryRunAsync<T>(Func<T> work, CancellationToken cancellationToken) =>
+        TryPrepareAndRunAsync(() => work, cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="prepare"/> (host work: decoding uploads) as soon as no other admitted request holds
+    /// prepared work, even while the model is busy, then the work it returns when the model is free. So the model's
+    /// next request is ready when it finishes one, and at most one request's prepared data waits in memory.
+    /// Returns false without running anything when the queue is full.
+    /// </summary>
+    public async Task<(bool Admitted, T? Result)> TryPrepareAndRunAsync<T>(Func<Func<T>> prepare, CancellationToken cancellationToken)
     {
         if (Interlocked.Increment(ref _pending) > Limit)
         {
@@ -36,7 +48,14 @@ public sealed class CaptionQueue
         }
         try
         {
-            await _model.WaitAsync(cancellationToken).ConfigureAwait(false);
+            Func<T> work;
+            await _preparing.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                work = await Task.Run(prepare, cancellationToken).ConfigureAwait(false);
+                await _model.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally { _preparing.Release(); }
             try
             {
                 var started = DateTime.UtcNow;

@@ -3,9 +3,9 @@ using MedGemma.Engine.Imaging;
 namespace MedGemma.Engine.Server;
 
 /// <summary>
-/// What the caption server needs from a model. The server serializes <see cref="Caption"/> calls
-/// (one resident model, no concurrent GPU use); <see cref="RenderPreview"/>, <see cref="Status"/> and
-/// <see cref="Adapters"/> may be called concurrently with it and with each other.
+/// What the caption server needs from a model. The server serializes <see cref="Caption"/> calls and the work
+/// <see cref="Prepare"/> returns (one resident model, no concurrent GPU use); <see cref="Prepare"/> itself,
+/// <see cref="RenderPreview"/>, <see cref="Status"/> and <see cref="Adapters"/> may be called concurrently with them and with each other.
 /// </summary>
 public interface ICaptionBackend
 {
@@ -15,6 +15,14 @@ public interface ICaptionBackend
     /// still run. Throws only for failures of the whole batch (unknown adapter, out of memory, cancelled).
     /// </summary>
     IReadOnlyList<CaptionResult> Caption(IReadOnlyList<CaptionInput> images, CaptionSettings settings, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// <see cref="Caption"/> in two halves: the host work now (decoding the uploads; it may run while the model captions
+    /// another request), the model work returned, for the server to run when the model is free. The default does all
+    /// of it in the returned work. May throw what <see cref="Caption"/> throws for the whole batch.
+    /// </summary>
+    Func<IReadOnlyList<CaptionResult>> Prepare(IReadOnlyList<CaptionInput> images, CaptionSettings settings, CancellationToken cancellationToken) =>
+        () => Caption(images, settings, cancellationToken);
 
     /// <summary>Decodes one upload as the model would see it (DICOM through <see cref="CaptionInput.Window"/>), for the page's preview.</summary>
     RgbImage RenderPreview(CaptionInput image, CancellationToken cancellationToken);
