@@ -76,7 +76,11 @@ public sealed class CaptionPipeline<TTag> : IDisposable
         queue.Clear();
         var requests = items.Select(i => i.Request).ToList();
         var token = stop.Token;
-        var prepared = PrepareAhead > 0 ? Task.Run(() => session.PrepareCaptions(requests, settings, token), token) : PrepareHere(requests, token);
+        // In the background, one core is left to the caller's thread: it feeds the GPU, and a host-bound decode step
+        // slowed by image decoding on every core would cost more than the decoding gains.
+        var prepared = PrepareAhead > 0
+            ? Task.Run(() => session.PrepareCaptions(requests, settings, token, Math.Max(1, Environment.ProcessorCount - 1)), token)
+            : PrepareHere(requests, token);
         pending.Enqueue(new Pending(queued, items, prepared));
         queued += items.Count;
     }

@@ -137,12 +137,16 @@ public sealed partial class MedGemmaSession : IDisposable
     /// reads and preprocesses the batch's images (several at once). It touches neither the model nor the device, so
     /// it may run on another thread while the model generates an earlier batch (<see cref="CaptionPipeline{TTag}"/>).
     /// </summary>
-    public PreparedCaptionBatch PrepareCaptions(IReadOnlyList<CaptionRequest> requests, CaptionSettings settings, CancellationToken cancellationToken = default)
+    public PreparedCaptionBatch PrepareCaptions(IReadOnlyList<CaptionRequest> requests, CaptionSettings settings, CancellationToken cancellationToken = default) =>
+        PrepareCaptions(requests, settings, cancellationToken, 0);
+
+    /// <summary><see cref="PrepareCaptions(IReadOnlyList{CaptionRequest}, CaptionSettings, CancellationToken)"/> on at most <paramref name="maxThreads"/> threads (0: one per core).</summary>
+    internal PreparedCaptionBatch PrepareCaptions(IReadOnlyList<CaptionRequest> requests, CaptionSettings settings, CancellationToken cancellationToken, int maxThreads)
     {
         ArgumentNullException.ThrowIfNull(requests);
         ArgumentNullException.ThrowIfNull(settings);
         settings.ImageOptions?.Validate();
-        var images = PrepareImages(requests.Count, i => ImageLoader.Load(requests[i].ImagePath, settings.ImageOptions, cancellationToken), cancellationToken);
+        var images = PrepareImages(requests.Count, i => ImageLoader.Load(requests[i].ImagePath, settings.ImageOptions, cancellationToken), cancellationToken, maxThreads);
         return new PreparedCaptionBatch(this, requests.ToList(), settings, images);
     }
 
@@ -164,7 +168,7 @@ public sealed partial class MedGemmaSession : IDisposable
     }
 
     /// <summary>Loads each image (a failure is that image's error) and preprocesses the rest into one pixel batch.</summary>
-    PreparedImages PrepareImages(int count, Func<int, RgbImage> load, CancellationToken cancellationToken)
+    PreparedImages PrepareImages(int count, Func<int, RgbImage> load, CancellationToken cancellationToken, int maxThreads = 0)
     {
         var loaded = OrderedParallel.Map(count, i =>
         {
@@ -174,9 +178,9 @@ public sealed partial class MedGemmaSession : IDisposable
             {
                 return (null, new MedGemmaException(MedGemmaErrorKind.InvalidData, "UnreadableImage", $"Image {i} cannot be read: {e.Message}", null, e));
             }
-        }, cancellationToken);
+        }, cancellationToken, maxThreads);
         var readable = Enumerable.Range(0, count).Where(i => loaded[i].Image is not null).ToArray();
-        var pixels = readable.Length == 0 ? [] : _images.PreprocessBatch(readable.Select(i => loaded[i].Image!).ToList(), cancellationToken);
+        var pixels = readable.Length == 0 ? [] : _images.PreprocessBatch(readable.Select(i => loaded[i].Image!).ToList(), cancellationToken, maxThreads);
         return new PreparedImages(readable, pixels, loaded.Select(l => l.Error).ToArray());
     }
 

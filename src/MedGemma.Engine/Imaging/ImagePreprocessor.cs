@@ -90,10 +90,10 @@ public sealed class ImagePreprocessor
     }
 
     /// <summary>
-    /// Preprocesses a batch into one N×3×H×W array (images in parallel). Requires do_resize (all outputs the same size)
-    /// unless every image already has the same size.
+    /// Preprocesses a batch into one N×3×H×W array (images in parallel, on at most <paramref name="maxThreads"/> threads
+    /// when above 0). Requires do_resize (all outputs the same size) unless every image already has the same size.
     /// </summary>
-    public float[] PreprocessBatch(IReadOnlyList<RgbImage> images, CancellationToken cancellationToken = default)
+    public float[] PreprocessBatch(IReadOnlyList<RgbImage> images, CancellationToken cancellationToken = default, int maxThreads = -1)
     {
         ArgumentNullException.ThrowIfNull(images);
         if (images.Count == 0) return [];
@@ -104,7 +104,7 @@ public sealed class ImagePreprocessor
                     $"Image '{im.Source}' is {im.Width}x{im.Height}, but the batch needs {size.Width}x{size.Height} (do_resize is off).", im.Source);
         var each = 3 * size.Width * size.Height;
         var result = new float[checked(each * images.Count)];
-        Parallel.For(0, images.Count, new ParallelOptions { CancellationToken = cancellationToken },
+        Parallel.For(0, images.Count, new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : -1 },
             i => Preprocess(images[i], result.AsSpan(i * each, each)));
         return result;
     }

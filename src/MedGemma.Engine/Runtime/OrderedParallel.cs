@@ -9,14 +9,16 @@ namespace MedGemma.Engine.Runtime;
 internal static class OrderedParallel
 {
     /// <summary>
-    /// <c>results[i] = work(i)</c> for every i below <paramref name="count"/>, on up to one thread per core. When items
+    /// <c>results[i] = work(i)</c> for every i below <paramref name="count"/>, on up to one thread per core (at most
+    /// <paramref name="maxThreads"/> when above 0). When items
     /// fail, the exception of the lowest failing index is rethrown as itself (not an AggregateException), so the error
     /// names the input a plain loop would have stopped at. Every item runs to its end (or its failure) before this returns.
     /// </summary>
-    public static T[] Map<T>(int count, Func<int, T> work, CancellationToken cancellationToken = default)
+    public static T[] Map<T>(int count, Func<int, T> work, CancellationToken cancellationToken = default, int maxThreads = 0)
     {
         var results = new T[count];
-        if (count <= 1 || Environment.ProcessorCount == 1)
+        var threads = Math.Min(count, maxThreads > 0 ? Math.Min(maxThreads, Environment.ProcessorCount) : Environment.ProcessorCount);
+        if (threads <= 1)
         {
             for (int i = 0; i < count; i++)
             {
@@ -26,7 +28,7 @@ internal static class OrderedParallel
             return results;
         }
         var errors = new Exception?[count];
-        var options = new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Math.Min(count, Environment.ProcessorCount) };
+        var options = new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = threads };
         Parallel.For(0, count, options, i =>
         {
             try { results[i] = work(i); }
