@@ -19,8 +19,6 @@ public sealed class PreparedCaptionBatch
     internal PreparedImages Images { get; }
     public IReadOnlyList<CaptionRequest> Requests { get; }
     public CaptionSettings Settings { get; }
-    /// <summary>How many of the images could be read (the others are per-request errors).</summary>
-    public int ReadableCount => Images.Readable.Length;
 }
 
 /// <summary>Readable images' indices in their batch, their pixels in that order, and each unreadable image's error (null where readable).</summary>

@@ -27,13 +27,6 @@ public sealed class CaptionQueue
     }
 
     /// <summary>
-    /// Runs <paramref name="work"/> when the model is free. Returns false without running it when the
-    /// queue is full.
-    /// </summary>
-    public Task<(bool Admitted, T? Result)> TryRunAsync<T>(Func<T> work, CancellationToken cancellationToken) =>
-        TryPrepareAndRunAsync(() => work, cancellationToken);
-
-    /// <summary>
     /// Runs <paramref name="prepare"/> (host work: decoding uploads) as soon as no other admitted request holds
     /// prepared work, even while the model is busy, then the work it returns when the model is free. So the model's
     /// next request is ready when it finishes one, and at most one request's prepared data waits in memory.
