@@ -28,6 +28,11 @@ public sealed class CaptionFilesWorkload : IWorkload
         }
         int count = args.GetInt("images", 16), batch = args.GetInt("batch", 4), repeat = args.GetInt("repeat", 3);
         int width = args.GetInt("width", 2000), height = args.GetInt("height", 3000);
+        if (count < 1 || batch < 1 || repeat < 1 || width < 1 || height < 1)
+        {
+            Console.Error.WriteLine("--images, --batch, --repeat, --width and --height must be at least 1.");
+            return 2;
+        }
         var settings = new CaptionSettings { MaxNewTokens = args.GetInt("tokens", 16) };
         var files = SyntheticJpegs(count, width, height);
 
@@ -67,7 +72,7 @@ public sealed class CaptionFilesWorkload : IWorkload
         Row($"{count} files, MedGemmaSession.Caption per batch", plain, count);
         Row($"{count} files, each batch prepared then generated", serial, count);
         Row($"{count} files, next batch prepared while one is generated", pipelined, count);
-        foreach (var f in files) File.Delete(f);
+        Directory.Delete(Path.GetDirectoryName(files[0])!, recursive: true);
         return 0;
     }
 
