@@ -61,3 +61,34 @@ Describe 'about_MedGemma' {
         $about | Should -Match 'RESIDENT MODEL'
     }
 }
+
+# Examples drift when a parameter is renamed; users copy them from README.md and the docs first.
+Describe 'Examples in README.md and docs/' {
+    It 'name only parameters the module''s cmdlets have' {
+        $commands = @{}
+        foreach ($c in (Get-Module MedGemma).ExportedCommands.Values) { $commands[$c.Name] = $c.Parameters }
+        $files = @(Join-Path $RepoRoot 'README.md') + @(Get-ChildItem (Join-Path $RepoRoot 'docs') -Filter *.md | ForEach-Object FullName)
+        $checked = 0
+        $wrong = foreach ($file in $files) {
+            $text = Get-Content -Raw $file
+            foreach ($block in [regex]::Matches($text, '(?ms)^```(?:powershell|pwsh|ps1)\s*\r?\n(.*?)^```')) {
+                $tokens = $errors = $null
+                $ast = [System.Management.Automation.Language.Parser]::ParseInput($block.Groups[1].Value, [ref]$tokens, [ref]$errors)
+                if ($errors) { "$(Split-Path -Leaf $file): does not parse: $($errors[0].Message)"; continue }
+                foreach ($call in $ast.FindAll({ $args[0] -is [System.Management.Automation.Language.CommandAst] }, $true)) {
+                    $parameters = $commands[[string]$call.GetCommandName()]
+                    if (-not $parameters) { continue }
+                    foreach ($p in $call.CommandElements.Where({ $_ -is [System.Management.Automation.Language.CommandParameterAst] })) {
+                        $name = $p.ParameterName
+                        # As the binder resolves a name: exact name or alias first, else a unique prefix.
+                        $hits = @($parameters.Values.Where({ $_.Name -eq $name -or $_.Aliases -contains $name }))
+                        if (-not $hits) { $hits = @($parameters.Values.Where({ $_.Name -like "$name*" })) }
+                        if ($hits.Count -eq 1) { $checked++ } else { "$(Split-Path -Leaf $file): $($call.GetCommandName()) -$name" }
+                    }
+                }
+            }
+        }
+        @($wrong) | Should -BeNullOrEmpty
+        $checked | Should -BeGreaterThan 50 -Because 'the examples call the cmdlets with parameters'
+    }
+}
