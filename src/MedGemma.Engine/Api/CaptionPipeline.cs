@@ -9,6 +9,11 @@ public sealed record CaptionBatchInfo(int First, int Count, string FirstImagePat
 /// core to decode and resize, ~0.6 s to caption), so one after the other would leave the GPU idle half the time.
 /// Outcomes come out in input order, each with the caller's tag. One caller thread: generation runs on it (the
 /// device's state, CUDA graphs included, stays on one thread); only the image preparation runs elsewhere.
+/// Preparing ahead holds a full batch back until the next one is complete. That pays while the caller supplies
+/// requests faster than batches are captioned; when it supplies them slowly (a folder watcher, a download), each
+/// caption would wait for the next batch's images to arrive. So a full batch is generated at once when it is the
+/// first, or when the caller took longer to supply it than <see cref="UpstreamBoundFactor"/> times what the last batch
+/// cost to prepare and generate: prepared ahead or not, the stream then runs at the caller's pace.
 /// </summary>
 public sealed class CaptionPipeline<TTag> : IDisposable
 {
@@ -22,8 +27,29 @@ public sealed class CaptionPipeline<TTag> : IDisposable
     readonly Queue<Pending> pending = new();
     int queued;
     bool disposed;
+    // The caller's time since this pipeline last returned to it, summed over the queued batch's requests.
+    TimeSpan upstream;
+    TimeSpan? returnedAt;
+    // What the last generated batch cost: its preparation plus its generation. Null before the first.
+    TimeSpan? lastBatchCost;
 
-    sealed record Pending(int First, IReadOnlyList<(CaptionRequest Request, TTag Tag)> Items, Task<PreparedCaptionBatch> Prepared);
+    /// <summary>
+    /// Past this, preparing ahead gains the stream little: generating at once adds one preparation (at most one batch
+    /// cost) to a cycle already longer than this many batch costs, under 20 % of a pace the caller sets anyway, and
+    /// spares each caption the wait for the next batch.
+    /// </summary>
+    const double UpstreamBoundFactor = 4;
+
+    static readonly long Origin = System.Diagnostics.Stopwatch.GetTimestamp();
+
+    sealed class Pending(int first, IReadOnlyList<(CaptionRequest Request, TTag Tag)> items)
+    {
+        public int First { get; } = first;
+        public IReadOnlyList<(CaptionRequest Request, TTag Tag)> Items { get; } = items;
+        public Task<PreparedCaptionBatch> Prepared { get; set; } = null!;
+        // Written by the preparing thread before Prepared completes; read after it.
+        public TimeSpan PrepareTime { get; set; }
+    }
 
     public CaptionPipeline(MedGemmaSession session, CaptionSettings settings, int batchSize, CancellationToken cancellationToken = default)
     {
@@ -44,6 +70,12 @@ public sealed class CaptionPipeline<TTag> : IDisposable
     /// </summary>
     public int PrepareAhead { get; init; } = 1;
 
+    /// <summary>The clock that times the caller and the batches (tests replace it).</summary>
+    internal Func<TimeSpan> Clock { get; init; } = () => System.Diagnostics.Stopwatch.GetElapsedTime(Origin);
+
+    /// <summary>What the last generated batch cost to prepare and generate; null before the first.</summary>
+    internal TimeSpan? LastBatchCost => lastBatchCost;
+
     /// <summary>Called on the caller's thread just before a batch is generated.</summary>
     public Action<CaptionBatchInfo>? BatchStarting { get; set; }
 
@@ -57,10 +89,20 @@ public sealed class CaptionPipeline<TTag> : IDisposable
     public IReadOnlyList<(CaptionOutcome Outcome, TTag Tag)> Add(CaptionRequest request, TTag tag)
     {
         ArgumentNullException.ThrowIfNull(request);
-        queue.Add((request, tag));
-        if (queue.Count < batchSize) return Array.Empty<(CaptionOutcome, TTag)>();
-        StartBatch();
-        return GenerateWhile(() => pending.Count > PrepareAhead);
+        if (returnedAt is { } since) upstream += Clock() - since;
+        try
+        {
+            queue.Add((request, tag));
+            if (queue.Count < batchSize) return Array.Empty<(CaptionOutcome, TTag)>();
+            StartBatch();
+            var atOnce = lastBatchCost is not { } cost || upstream > UpstreamBoundFactor * cost;
+            upstream = TimeSpan.Zero;
+            return GenerateWhile(() => pending.Count > (atOnce ? 0 : PrepareAhead));
+        }
+        finally
+        {
+            returnedAt = Clock();
+        }
     }
 
     /// <summary>Generates everything still queued or prepared. Returns their outcomes, in input order.</summary>
@@ -76,19 +118,28 @@ public sealed class CaptionPipeline<TTag> : IDisposable
         queue.Clear();
         var requests = items.Select(i => i.Request).ToList();
         var token = stop.Token;
+        var batch = new Pending(queued, items);
         // In the background, one core is left to the caller's thread: it feeds the GPU, and a host-bound decode step
         // slowed by image decoding on every core would cost more than the decoding gains.
-        var prepared = PrepareAhead > 0
-            ? Task.Run(() => session.PrepareCaptions(requests, settings, token, Math.Max(1, Environment.ProcessorCount - 1)), token)
-            : PrepareHere(requests, token);
-        pending.Enqueue(new Pending(queued, items, prepared));
+        batch.Prepared = PrepareAhead > 0
+            ? Task.Run(() => Timed(batch, () => session.PrepareCaptions(requests, settings, token, Math.Max(1, Environment.ProcessorCount - 1))), token)
+            : PrepareHere(batch, requests, token);
+        pending.Enqueue(batch);
         queued += items.Count;
     }
 
-    // Its failure is reported when the batch's turn comes, as for a batch prepared on another thread.
-    Task<PreparedCaptionBatch> PrepareHere(IReadOnlyList<CaptionRequest> requests, CancellationToken token)
+    PreparedCaptionBatch Timed(Pending batch, Func<PreparedCaptionBatch> prepare)
     {
-        try { return Task.FromResult(session.PrepareCaptions(requests, settings, token)); }
+        var start = Clock();
+        var prepared = prepare();
+        batch.PrepareTime = Clock() - start;
+        return prepared;
+    }
+
+    // Its failure is reported when the batch's turn comes, as for a batch prepared on another thread.
+    Task<PreparedCaptionBatch> PrepareHere(Pending batch, IReadOnlyList<CaptionRequest> requests, CancellationToken token)
+    {
+        try { return Task.FromResult(Timed(batch, () => session.PrepareCaptions(requests, settings, token))); }
         catch (Exception e) { return Task.FromException<PreparedCaptionBatch>(e); }
     }
 
@@ -104,7 +155,9 @@ public sealed class CaptionPipeline<TTag> : IDisposable
             var prepared = next.Prepared.GetAwaiter().GetResult();
             cancellationToken.ThrowIfCancellationRequested();
             BatchStarting?.Invoke(new CaptionBatchInfo(next.First, next.Items.Count, next.Items[0].Request.ImagePath));
+            var start = Clock();
             var outcomes = session.Caption(prepared, cancellationToken, Tokens);
+            lastBatchCost = next.PrepareTime + (Clock() - start);
             for (int i = 0; i < outcomes.Count; i++) results.Add((outcomes[i], next.Items[i].Tag));
         }
         return results;

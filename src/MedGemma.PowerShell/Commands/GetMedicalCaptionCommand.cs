@@ -7,7 +7,8 @@ namespace MedGemma.PowerShell.Commands;
 /// <summary>
 /// Captions images from the pipeline with the resident model. Records are batched (-BatchSize) across
 /// pipeline input, and the next batch's images are read while one is generated (so captions come out a batch
-/// behind the input); output order is input order; an unreadable image is an error for that image only.
+/// behind a fast input; the first batch and those of a slow input come out at once); output order is input order;
+/// an unreadable image is an error for that image only.
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "MedicalCaption", DefaultParameterSetName = InputSet)]
 [OutputType(typeof(CaptionResult))]
