@@ -16,6 +16,7 @@
         'Get-MedGemmaModel'
         'Remove-MedGemmaModel'
         'Get-MedicalCaption'
+        'Measure-MedicalCaption'
         'Import-LoraAdapter'
         'Start-LoraTraining'
         'Start-CaptionServer'

@@ -62,6 +62,10 @@ Describe 'Get-MedicalCaption' {
         $fromManifest = Get-MedicalCaption -ManifestPath (Join-Path $ds 'train.json') @common
         $fromManifest.Reference | Should -Be 'Reference for c.'
         $fromManifest.Path | Should -Be (Join-Path $images 'c_rgb.png')
+        # Straight into Measure-MedicalCaption: Caption and Reference bind by name.
+        $score = $fromManifest | Measure-MedicalCaption -PerCaption
+        $score.Caption | Should -Be $fromManifest.Caption
+        $score.Reference | Should -Be 'Reference for c.'
     }
 
     It 'samples reproducibly with -Seed and refuses an unknown -Language' {

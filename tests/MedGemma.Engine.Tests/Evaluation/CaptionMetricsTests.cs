@@ -5,37 +5,61 @@ using MedGemma.Engine.Tests.Support;
 namespace MedGemma.Engine.Tests.Evaluation;
 
 /// <summary>
-/// BLEU, chrF and ROUGE against the reference's numbers (sacrebleu 2.6.0, torchmetrics) on the fixture's caption
-/// pairs, and against the reference's definitions on text the fixture lacks: 13a tokenization, smoothing, empty and
-/// short captions, non-ASCII text.
+/// BLEU, chrF and ROUGE against the reference's numbers (sacrebleu 2.6.0, torchmetrics) on caption pairs, and against
+/// the reference's definitions on text the fixture lacks: 13a tokenization, smoothing, empty and short captions,
+/// non-ASCII text. Golden files: $MEDGEMMA_METRICS_CASES (':'-separated) when set, else
+/// tests/fixtures/metrics/caption_metrics_golden.json.
 /// </summary>
 public sealed class CaptionMetricsTests
 {
-    static readonly JsonObject Golden = JsonNode.Parse(File.ReadAllText(Path.Combine(Fixtures.Root, "metrics", "caption_metrics_golden.json")))!.AsObject();
-    static readonly string[] Hypotheses = Golden["hypotheses"]!.AsArray().Select(n => n!.GetValue<string>()).ToArray();
-    static readonly string[] References = Golden["references"]!.AsArray().Select(n => n!.GetValue<string>()).ToArray();
+    public static TheoryData<string> GoldenFiles()
+    {
+        var env = Environment.GetEnvironmentVariable("MEDGEMMA_METRICS_CASES");
+        var files = string.IsNullOrWhiteSpace(env)
+            ? [Path.Combine(Fixtures.Root, "metrics", "caption_metrics_golden.json")]
+            // A relative path is taken from the current directory, else from the repository root.
+            : env.Split(':', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(p => Path.IsPathRooted(p) || File.Exists(p) ? Path.GetFullPath(p) : Path.Combine(Fixtures.RepoRoot, p)).ToArray();
+        var data = new TheoryData<string>();
+        foreach (var f in files) data.Add(f);
+        return data;
+    }
+
+    sealed record GoldenSet(JsonObject Json, string[] Hypotheses, string[] References);
+
+    static GoldenSet Load(string file)
+    {
+        Assert.True(File.Exists(file), $"metrics golden file not found: {file}");
+        var json = JsonNode.Parse(File.ReadAllText(file))!.AsObject();
+        return new GoldenSet(json, json["hypotheses"]!.AsArray().Select(n => n!.GetValue<string>()).ToArray(),
+            json["references"]!.AsArray().Select(n => n!.GetValue<string>()).ToArray());
+    }
 
     static void Close(double expected, double actual, string what) =>
         Assert.True(Math.Abs(expected - actual) <= 1e-9 * Math.Max(1, Math.Abs(expected)), $"{what}: expected {expected:R}, got {actual:R}");
 
-    [Fact]
-    public void CorpusAndSentenceScoresMatchTheReference()
+    [Theory]
+    [MemberData(nameof(GoldenFiles))]
+    public void CorpusAndSentenceScoresMatchTheReference(string file)
     {
-        Close(Golden["corpus_bleu"]!.GetValue<double>(), Bleu.Corpus(Hypotheses, References), "corpus BLEU");
-        Close(Golden["corpus_chrf"]!.GetValue<double>(), ChrF.Corpus(Hypotheses, References), "corpus chrF");
-        var sentence = Golden["sentence_bleu"]!.AsArray().Select(n => n!.GetValue<double>()).ToArray();
-        Assert.Equal(Hypotheses.Length, sentence.Length);
-        for (int i = 0; i < sentence.Length; i++) Close(sentence[i], Bleu.Sentence(Hypotheses[i], References[i]), $"sentence BLEU {i}");
+        var (golden, hypotheses, references) = Load(file);
+        Close(golden["corpus_bleu"]!.GetValue<double>(), Bleu.Corpus(hypotheses, references), "corpus BLEU");
+        Close(golden["corpus_chrf"]!.GetValue<double>(), ChrF.Corpus(hypotheses, references), "corpus chrF");
+        var sentence = golden["sentence_bleu"]!.AsArray().Select(n => n!.GetValue<double>()).ToArray();
+        Assert.Equal(hypotheses.Length, sentence.Length);
+        for (int i = 0; i < sentence.Length; i++) Close(sentence[i], Bleu.Sentence(hypotheses[i], references[i]), $"sentence BLEU {i}");
     }
 
-    [Fact]
-    public void RougePerPairMatchesTheReference()
+    [Theory]
+    [MemberData(nameof(GoldenFiles))]
+    public void RougePerPairMatchesTheReference(string file)
     {
-        var rows = Golden["rouge_per_pair_torchmetrics"]!.AsArray();
-        Assert.Equal(Hypotheses.Length, rows.Count);
+        var (golden, hypotheses, references) = Load(file);
+        var rows = golden["rouge_per_pair_torchmetrics"]!.AsArray();
+        Assert.Equal(hypotheses.Length, rows.Count);
         for (int i = 0; i < rows.Count; i++)
         {
-            var (r1, r2, rl) = Rouge.Score(Hypotheses[i], References[i]);
+            var (r1, r2, rl) = Rouge.Score(hypotheses[i], references[i]);
             foreach (var (name, score) in new[] { ("rouge1", r1), ("rouge2", r2), ("rougeL", rl) })
             {
                 // torchmetrics holds float32: the golden values are float32 widened to double, so they compare exactly.
@@ -99,17 +123,20 @@ public sealed class CaptionMetricsTests
         Assert.Equal(RougeScore.Zero, Rouge.Score("", "something").Rouge1);
     }
 
-    [Fact]
-    public void SummaryPoolsCorpusScoresAndAveragesRouge()
+    [Theory]
+    [MemberData(nameof(GoldenFiles))]
+    public void SummaryPoolsCorpusScoresAndAveragesRouge(string file)
     {
-        var summary = CaptionScores.Summary(Hypotheses, References);
-        Assert.Equal(Hypotheses.Length, summary.Count);
-        Close(Golden["corpus_bleu"]!.GetValue<double>(), summary.Bleu, "summary BLEU");
-        var rougeL = Golden["rouge_per_pair_torchmetrics"]!.AsArray().Average(r => (double)(float)r!["rougeL_fmeasure"]!.GetValue<double>());
+        var (golden, hypotheses, references) = Load(file);
+        var summary = CaptionScores.Summary(hypotheses, references);
+        Assert.Equal(hypotheses.Length, summary.Count);
+        Close(golden["corpus_bleu"]!.GetValue<double>(), summary.Bleu, "summary BLEU");
+        Close(golden["corpus_chrf"]!.GetValue<double>(), summary.ChrF, "summary chrF");
+        var rougeL = golden["rouge_per_pair_torchmetrics"]!.AsArray().Average(r => (double)(float)r!["rougeL_fmeasure"]!.GetValue<double>());
         Close(rougeL, summary.RougeL, "mean ROUGE-L");
-        var pair = CaptionScores.Pair(1, Hypotheses[1], References[1]);
-        Close(Golden["sentence_bleu"]![1]!.GetValue<double>(), pair.Bleu, "pair BLEU");
-        Assert.Equal("CaptionCountMismatch", Assert.Throws<MedGemmaException>(() => CaptionScores.Summary(Hypotheses, References[1..])).ErrorId);
+        var pair = CaptionScores.Pair(0, hypotheses[0], references[0]);
+        Close(golden["sentence_bleu"]![0]!.GetValue<double>(), pair.Bleu, "pair BLEU");
+        Assert.Equal("CaptionCountMismatch", Assert.Throws<MedGemmaException>(() => CaptionScores.Summary(hypotheses, references[1..])).ErrorId);
         Assert.Equal("NoCaptionPairs", Assert.Throws<MedGemmaException>(() => CaptionScores.Summary([], [])).ErrorId);
     }
 }
