@@ -1,3 +1,5 @@
+using MedGemma.Engine.Tokenization;
+
 namespace MedGemma.Engine.Evaluation;
 
 /// <summary>

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using MedGemma.Engine.Tokenization;
 
 namespace MedGemma.Engine.Evaluation;
 

@@ -89,7 +89,7 @@ public sealed class PromptBuilder
             // The prompt ends with "\n", an added token, so encoding the answer on its own gives the
             // same ids as encoding the whole conversation.
             answerStart = ids.Count;
-            Tokenizer.EncodeTo(answer.Trim().AsSpan(), ids);
+            Tokenizer.EncodeTo(PyText.Strip(answer).AsSpan(), ids);
             ids.Add(Tokenizer.EndOfTurnId);
         }
         var inputIds = new long[ids.Count];
@@ -114,10 +114,10 @@ public sealed class PromptBuilder
         var sb = new StringBuilder(s.Bos).Append(s.StartOfTurn).Append("user\n");
         // The template adds the system text untrimmed, then a blank line; user text is trimmed.
         if (options.SystemPrompt != null) sb.Append(options.SystemPrompt).Append("\n\n");
-        sb.Append(instruction.Trim());
+        sb.Append(PyText.Strip(instruction));
         for (var i = 0; i < options.ImageCount; i++) sb.Append(expandImages ? imageBlock : s.BeginOfImage);
         sb.Append(s.EndOfTurn).Append('\n').Append(s.StartOfTurn).Append("model\n");
-        if (answer != null) sb.Append(answer.Trim()).Append(s.EndOfTurn);
+        if (answer != null) sb.Append(PyText.Strip(answer)).Append(s.EndOfTurn);
         return sb.ToString();
     }
 }

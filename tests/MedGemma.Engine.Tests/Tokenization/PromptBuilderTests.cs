@@ -132,6 +132,14 @@ public class PromptBuilderTests
     }
 
     [Fact]
+    public void TheInstructionIsTrimmedAsJinjaTrimsButTheSystemPromptIsNot()
+    {
+        // Jinja's trim is Python's str.strip(): U+001C-U+001F and the no-break space are whitespace too.
+        var text = Snapshot.Value.ChatText(new PromptOptions { Instruction = "\u001c\u00a0 Describe this X-ray.\n\u001f", SystemPrompt = " Be brief. " });
+        Assert.Equal("<bos><start_of_turn>user\n Be brief. \n\nDescribe this X-ray.<start_of_image><end_of_turn>\n<start_of_turn>model\n", text);
+    }
+
+    [Fact]
     public void LanguageWordingEdgeCases()
     {
         Assert.Equal("Describe this X-ray. Write the report in Spanish.", ReportLanguage.Apply("Describe this X-ray", "es"));

@@ -1,9 +1,10 @@
 using System.Text;
 
-namespace MedGemma.Engine.Evaluation;
+namespace MedGemma.Engine.Tokenization;
 
 /// <summary>
-/// The few pieces of Python's <c>str</c> that the reference metrics lean on, so scores agree on any text: whitespace
+/// The few pieces of Python's <c>str</c> that the reference leans on (the chat template's <c>| trim</c>, the caption
+/// metrics' tokenizers), so prompts and scores agree on any text: whitespace
 /// is what <c>str.isspace</c> says (it counts U+001C–U+001F, which .NET does not), and strings are sequences of code
 /// points, not UTF-16 units (an emoji is one character of a chrF n-gram).
 /// </summary>
@@ -27,6 +28,15 @@ internal static class PyText
             else if (!space && start < 0) start = i;
         }
         return parts;
+    }
+
+    /// <summary><c>s.strip()</c> (Jinja's <c>trim</c>).</summary>
+    public static string Strip(string s)
+    {
+        int start = 0, end = s.Length;
+        while (start < end && IsSpace(s[start])) start++;
+        while (end > start && IsSpace(s[end - 1])) end--;
+        return s[start..end];
     }
 
     /// <summary><c>s.rstrip()</c>.</summary>
