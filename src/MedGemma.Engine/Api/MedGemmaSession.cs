@@ -228,7 +228,8 @@ public sealed partial class MedGemmaSession : IDisposable
         {
             int n = Array.FindIndex(row, id => stops.Contains(id));
             if (n < 0) n = row.Length;
-            var text = _prompts.Tokenizer.Decode(row.Take(n).Select(id => (int)id), skipSpecialTokens: true).Trim();
+            // Python's str.strip(), so a caption matches what Python code stripping the reference's decode gets (U+001C-U+001F included).
+            var text = Tokenization.PyText.Strip(_prompts.Tokenizer.Decode(row.Take(n).Select(id => (int)id), skipSpecialTokens: true));
             return (text, n);
         }).ToList();
     }
