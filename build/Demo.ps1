@@ -1,10 +1,12 @@
 <#
 .SYNOPSIS
     The main job, end to end: New-CaptionDataset over data/images -> Start-LoraTraining -> Import-LoraAdapter ->
-    Get-ChildItem data/images | Get-MedicalCaption, base model and adapter side by side.
+    Get-ChildItem data/images | Get-MedicalCaption, base model and adapter side by side, each scored against the
+    reference captions with Measure-MedicalCaption.
 .DESCRIPTION
     Runs in a fresh pwsh (build.ps1 demo starts it) on the module in out/MedGemma. Writes under -OutputPath:
-    dataset/train.json + val.json, adapter/ (PEFT), captions.json (image, reference, base, adapted).
+    dataset/train.json + val.json, adapter/ (PEFT), captions.json (image, reference, base, adapted) and scores.json
+    (BLEU, chrF and ROUGE of the base and the adapted captions).
     The model is -Model: $env:MEDGEMMA_MODEL when set (a real MedGemma folder gives real captions), else the tiny
     random-weight MedGemma of the tests (gibberish captions, same pipeline).
 #>
@@ -69,7 +71,16 @@ foreach ($row in $rows) {
     Write-Host "  base:      $($row.Base)"
     Write-Host "  adapted:   $($row.Adapted)"
 }
+Write-Host '== 6. Scores against the reference captions (BLEU and chrF as sacrebleu, ROUGE as torchmetrics)'
+$scored = @($rows | Where-Object Reference)
+$scores = foreach ($kind in 'Base', 'Adapted') {
+    $scored | ForEach-Object { [pscustomobject]@{ Caption = $_.$kind; Reference = $_.Reference } } | Measure-MedicalCaption |
+        Select-Object @{ n = 'Captions'; e = { $kind } }, Count, Bleu, ChrF, Rouge1, Rouge2, RougeL
+}
+$scores | Format-Table Captions, Count, @{ n = 'BLEU'; e = { '{0:N2}' -f $_.Bleu } }, @{ n = 'chrF'; e = { '{0:N2}' -f $_.ChrF } },
+    @{ n = 'ROUGE-L'; e = { '{0:N4}' -f $_.RougeL } } | Out-Host
+$scores | ConvertTo-Json | Set-Content (Join-Path $OutputPath 'scores.json') -Encoding utf8NoBOM
 $changed = @($rows | Where-Object { $_.Base -ne $_.Adapted }).Count
 Write-Host "$changed of $($rows.Count) captions changed with the adapter; $($loraKeys.Count) LoRA tensors in $adapter."
-Write-Host "Written: $dataset, $adapter, $(Join-Path $OutputPath 'captions.json')"
+Write-Host "Written: $dataset, $adapter, $(Join-Path $OutputPath 'captions.json'), $(Join-Path $OutputPath 'scores.json')"
 Write-Host "NOTE: $($base[0].Disclaimer)"

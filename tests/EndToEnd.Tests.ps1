@@ -39,4 +39,16 @@ Describe 'End to end: dataset -> LoRA training -> adapter -> captions' {
         $rows | ForEach-Object { $_.Base | Should -Not -BeNullOrEmpty; $_.Adapted | Should -Not -BeNullOrEmpty }
         @($rows | Where-Object { $_.Base -ne $_.Adapted }).Count | Should -BeGreaterThan 0
     }
+
+    It 'scores the base and the adapted captions against the references' {
+        $rows = Get-Content -Raw (Join-Path $demo 'captions.json') | ConvertFrom-Json
+        $scores = Get-Content -Raw (Join-Path $demo 'scores.json') | ConvertFrom-Json
+        $scores.Captions | Should -Be 'Base', 'Adapted'
+        $scores | ForEach-Object {
+            $_.Count | Should -Be @($rows | Where-Object Reference).Count
+            $_.Bleu | Should -BeGreaterOrEqual 0
+            $_.Bleu | Should -BeLessOrEqual 100
+            $_.RougeL | Should -BeLessOrEqual 1
+        }
+    }
 }
