@@ -14,14 +14,8 @@ public sealed class CaptionMetricsTests
 {
     public static TheoryData<string> GoldenFiles()
     {
-        var env = Environment.GetEnvironmentVariable("MEDGEMMA_METRICS_CASES");
-        var files = string.IsNullOrWhiteSpace(env)
-            ? [Path.Combine(Fixtures.Root, "metrics", "caption_metrics_golden.json")]
-            // A relative path is taken from the current directory, else from the repository root.
-            : env.Split(':', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(p => Path.IsPathRooted(p) || File.Exists(p) ? Path.GetFullPath(p) : Path.Combine(Fixtures.RepoRoot, p)).ToArray();
         var data = new TheoryData<string>();
-        foreach (var f in files) data.Add(f);
+        foreach (var f in Fixtures.CaseFiles("MEDGEMMA_METRICS_CASES", Path.Combine(Fixtures.Root, "metrics", "caption_metrics_golden.json"))) data.Add(f);
         return data;
     }
 

@@ -13,6 +13,19 @@ public static class Fixtures
 
     public static string Root => Path.Combine(RepoRoot, "tests", "fixtures");
 
+    /// <summary>
+    /// Golden files for a check that can run on other reference cases: those listed in the environment variable
+    /// <paramref name="variable"/> (':'-separated; a relative path is taken from the current directory, else from the
+    /// repository root) when it is set, else <paramref name="defaultFile"/>.
+    /// </summary>
+    public static IReadOnlyList<string> CaseFiles(string variable, string defaultFile)
+    {
+        var env = Environment.GetEnvironmentVariable(variable);
+        if (string.IsNullOrWhiteSpace(env)) return [defaultFile];
+        return env.Split(':', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(p => Path.IsPathRooted(p) || File.Exists(p) ? Path.GetFullPath(p) : Path.Combine(RepoRoot, p)).ToList();
+    }
+
     /// <summary>A fixture folder (e.g. "tiny-gemma3") with any *.gz file expanded beside its siblings.</summary>
     public static string Folder(string name) => Expand(Path.Combine(Root, name));
 

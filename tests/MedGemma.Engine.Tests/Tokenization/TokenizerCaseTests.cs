@@ -12,14 +12,8 @@ public class TokenizerCaseTests
 {
     public sealed record Case(string File, int Index, string Text, int[] Ids, int[] IdsWithBos, string[]? Tokens, string? Decoded);
 
-    public static IReadOnlyList<string> CaseFiles()
-    {
-        var env = Environment.GetEnvironmentVariable("MEDGEMMA_TOKENIZER_CASES");
-        if (string.IsNullOrWhiteSpace(env)) return [Path.Combine(Fixtures.Root, "tokenizer", "tokenizer_cases.json")];
-        // A relative path is taken from the current directory, else from the repository root.
-        return env.Split(':', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(p => Path.IsPathRooted(p) || File.Exists(p) ? Path.GetFullPath(p) : Path.Combine(Fixtures.RepoRoot, p)).ToList();
-    }
+    public static IReadOnlyList<string> CaseFiles() =>
+        Fixtures.CaseFiles("MEDGEMMA_TOKENIZER_CASES", Path.Combine(Fixtures.Root, "tokenizer", "tokenizer_cases.json"));
 
     public static List<Case> LoadCases()
     {
