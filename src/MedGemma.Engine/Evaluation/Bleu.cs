@@ -35,28 +35,18 @@ public static class Bleu
         ArgumentNullException.ThrowIfNull(reference);
         var hyp = Tokenizer13a.Tokenize(hypothesis);
         var refTokens = Tokenizer13a.Tokenize(reference);
-        var refCounts = NGrams(refTokens);
         var correct = new int[MaxOrder];
         var total = new int[MaxOrder];
-        foreach (var (gram, (order, count)) in NGrams(hyp))
+        for (int n = 1; n <= MaxOrder; n++)
         {
-            total[order - 1] += count;
-            if (refCounts.TryGetValue(gram, out var r)) correct[order - 1] += Math.Min(count, r.Count);
+            var refCounts = NGrams.Count(refTokens, n, " ");
+            foreach (var (gram, count) in NGrams.Count(hyp, n, " "))
+            {
+                total[n - 1] += count;
+                if (refCounts.TryGetValue(gram, out var r)) correct[n - 1] += Math.Min(count, r);
+            }
         }
         return new Stats(hyp.Count, refTokens.Count, correct, total);
-    }
-
-    // Tokens never hold whitespace, so a space-joined key names one n-gram.
-    static Dictionary<string, (int Order, int Count)> NGrams(List<string> tokens)
-    {
-        var counts = new Dictionary<string, (int, int)>(StringComparer.Ordinal);
-        for (int n = 1; n <= MaxOrder; n++)
-            for (int i = 0; i + n <= tokens.Count; i++)
-            {
-                var key = string.Join(' ', tokens.GetRange(i, n));
-                counts[key] = counts.TryGetValue(key, out var c) ? (n, c.Item2 + 1) : (n, 1);
-            }
-        return counts;
     }
 
     /// <summary>sacrebleu's <c>BLEU.compute_bleu</c> with smooth_method "exp".</summary>

@@ -22,8 +22,8 @@ public static class ChrF
         var stats = new long[3 * Order];
         for (int n = 1; n <= Order; n++)
         {
-            var h = NGrams(hyp, n);
-            var r = NGrams(refPoints, n);
+            var h = NGrams.Count(hyp, n, "");
+            var r = NGrams.Count(refPoints, n, "");
             long hypCount = 0, match = 0;
             foreach (var (gram, count) in h)
             {
@@ -35,17 +35,6 @@ public static class ChrF
             stats[3 * (n - 1) + 2] = match;
         }
         return stats;
-    }
-
-    static Dictionary<string, int> NGrams(string[] points, int n)
-    {
-        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int i = 0; i + n <= points.Length; i++)
-        {
-            var key = string.Concat(points.Skip(i).Take(n));
-            counts[key] = counts.GetValueOrDefault(key) + 1;
-        }
-        return counts;
     }
 
     public static double Corpus(IReadOnlyList<string> hypotheses, IReadOnlyList<string> references)

@@ -32,23 +32,12 @@ public static partial class Rouge
 
     static RougeScore N(string[] pred, string[] target, int n)
     {
-        var p = NGrams(pred, n);
-        var t = NGrams(target, n);
+        var p = NGrams.Count(pred, n, " ");
+        var t = NGrams.Count(target, n, " ");
         int predLength = p.Values.Sum(), targetLength = t.Values.Sum();
         if (predLength == 0 || targetLength == 0) return RougeScore.Zero;
         var hits = p.Sum(kv => Math.Min(kv.Value, t.GetValueOrDefault(kv.Key)));
         return Metrics(hits, predLength, targetLength);
-    }
-
-    static Dictionary<string, int> NGrams(string[] tokens, int n)
-    {
-        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int i = 0; i + n <= tokens.Length; i++)
-        {
-            var key = string.Join(' ', tokens, i, n);
-            counts[key] = counts.GetValueOrDefault(key) + 1;
-        }
-        return counts;
     }
 
     static RougeScore L(string[] pred, string[] target)
