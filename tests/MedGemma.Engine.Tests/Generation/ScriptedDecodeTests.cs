@@ -95,27 +95,34 @@ public sealed class ScriptedDecodeTests(TokenGeneratorTests.Tiny tiny, ITestOutp
 
     internal static float Diff(Tensor[] a, Tensor[] b) => a.Zip(b, (x, y) => (x - y).abs().max().item<float>()).Max();
 
-    /// <summary>Logits [B, V] of the prompt and of <see cref="Steps"/> one-token steps, feeding fixed tokens (not argmax), so both paths see the same inputs.</summary>
-    internal static Tensor[] StepLogits(Gemma3ForConditionalGeneration model, Tensor ids, Tensor? mask, bool scripted, bool deviceSteps = false)
+    /// <summary>
+    /// Logits [B, V] of the prompt (with its image when <paramref name="pixels"/> are given) and of
+    /// <paramref name="steps"/> one-token steps, feeding fixed tokens (<paramref name="fed"/>, not argmax), so every
+    /// path sees the same inputs.
+    /// </summary>
+    internal static Tensor[] StepLogits(Gemma3ForConditionalGeneration model, Tensor ids, Tensor? mask, bool scripted, bool deviceSteps = false,
+        Tensor? pixels = null, Tensor? tokenTypes = null, int steps = Steps, Func<int, long>? fed = null)
     {
+        fed ??= i => (300 + 37 * i) % model.Config.Text.VocabSize;
         Gemma3DecoderLayer.ScriptedDecode = scripted;
         try
         {
             using var noGrad = torch.no_grad();
             var b = ids.shape[0];
-            using var cache = new KvCache(model.Config.Text, (int)b, (int)ids.shape[1] + Steps, torch.CPU, model.DType);
+            using var cache = new KvCache(model.Config.Text, (int)b, (int)ids.shape[1] + steps, torch.CPU, model.DType);
             var m = mask ?? torch.ones_like(ids);
             var positions = (m.cumsum(1) - 1).masked_fill(m.eq(0), 1);
             var logits = new List<Tensor>();
-            using (var prompt = model.Forward(new Gemma3Inputs { InputIds = ids, AttentionMask = mask, PositionIds = positions, Cache = cache, LogitsToKeep = 1 }))
+            using (var prompt = model.Forward(new Gemma3Inputs
+                   { InputIds = ids, PixelValues = pixels, AttentionMask = mask, TokenTypeIds = tokenTypes, PositionIds = positions, Cache = cache, LogitsToKeep = 1 }))
                 logits.Add(prompt.Logits.select(1, 0).clone());
             var pos = positions.narrow(1, positions.shape[1] - 1, 1).clone();
             if (deviceSteps) cache.EnterDeviceSteps();
-            for (var i = 0; i < Steps; i++)
+            for (var i = 0; i < steps; i++)
             {
                 pos = pos + 1;
-                var fed = torch.full(new long[] { b, 1 }, (300 + 37 * i) % model.Config.Text.VocabSize, dtype: ScalarType.Int64);
-                using var step = model.Forward(new Gemma3Inputs { InputIds = fed, PositionIds = pos, Cache = cache });
+                var token = torch.full(new long[] { b, 1 }, fed(i), dtype: ScalarType.Int64);
+                using var step = model.Forward(new Gemma3Inputs { InputIds = token, PositionIds = pos, Cache = cache });
                 logits.Add(step.Logits.select(1, 0).clone());
             }
             return logits.ToArray();

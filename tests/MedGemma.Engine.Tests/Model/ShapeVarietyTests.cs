@@ -90,29 +90,7 @@ public sealed class ShapeVarietyTests(ITestOutputHelper output)
     /// <summary>Token fed at step <paramref name="i"/>: plain text ids, never a special one.</summary>
     static long Fed(int i) => 30 + 7 * i % 50;
 
-    /// <summary>The prompt's last logits and those of <see cref="Steps"/> fed tokens, through the KV cache. [B, V] each.</summary>
-    static Tensor[] CachedLogits(Gemma3ForConditionalGeneration model, Tensor ids, Tensor mask, Tensor types, Tensor pixels, bool deviceSteps)
-    {
-        using var noGrad = torch.no_grad();
-        var b = ids.shape[0];
-        using var cache = new KvCache(model.Config.Text, (int)b, (int)ids.shape[1] + Steps, torch.CPU, model.DType);
-        var positions = Positions(mask);
-        var logits = new List<Tensor>();
-        using (var prompt = model.Forward(new Gemma3Inputs
-               { InputIds = ids, PixelValues = pixels, AttentionMask = mask, TokenTypeIds = types, PositionIds = positions, Cache = cache, LogitsToKeep = 1 }))
-            logits.Add(prompt.Logits.select(1, 0).clone());
-        var pos = positions.narrow(1, positions.shape[1] - 1, 1).clone();
-        if (deviceSteps) cache.EnterDeviceSteps();
-        for (var i = 0; i < Steps; i++)
-        {
-            pos = pos + 1;
-            using var step = model.Forward(new Gemma3Inputs { InputIds = torch.full(new long[] { b, 1 }, Fed(i), dtype: ScalarType.Int64), PositionIds = pos, Cache = cache });
-            logits.Add(step.Logits.select(1, 0).clone());
-        }
-        return logits.ToArray();
-    }
-
-    /// <summary>The same logits from one eager forward over prompt + fed tokens, no cache.</summary>
+    /// <summary>The logits <see cref="Generation.ScriptedDecodeTests.StepLogits"/> gives, from one eager forward over prompt + fed tokens, no cache.</summary>
     static Tensor[] UncachedLogits(Gemma3ForConditionalGeneration model, Tensor ids, Tensor mask, Tensor types, Tensor pixels)
     {
         using var noGrad = torch.no_grad();
@@ -152,15 +130,14 @@ public sealed class ShapeVarietyTests(ITestOutputHelper output)
                  })
         {
             Gemma3Attention.Kernel = kernel;
-            Gemma3DecoderLayer.ScriptedDecode = scripted;
             try
             {
-                var cached = CachedLogits(model, ids, mask, types, pixels, deviceSteps);
+                var cached = Generation.ScriptedDecodeTests.StepLogits(model, ids, mask, scripted, deviceSteps, pixels, types, Steps, Fed);
                 var worst = cached.Zip(reference, (a, r) => (a - r).abs().max().item<float>()).Max();
                 output.WriteLine($"{shape}, {kernel}, scripted {scripted}, device steps {deviceSteps}: max |cached - uncached| {worst:E2} (max |logit| {largest:F2})");
                 Assert.True(worst <= 2e-5f * Math.Max(1, largest), $"{shape}, {kernel}, scripted {scripted}, device steps {deviceSteps}: max |Δ| {worst}");
             }
-            finally { Gemma3Attention.Kernel = Gemma3Attention.DefaultKernel; Gemma3DecoderLayer.ScriptedDecode = null; }
+            finally { Gemma3Attention.Kernel = Gemma3Attention.DefaultKernel; }
         }
     }
 
