@@ -32,7 +32,7 @@ public class GradientCheckpointingTests
     }
 
     /// <summary>Each checkpointed gradient within 1e-5 of the plain one, relative to the plain one's largest element.</summary>
-    static void AssertSameGradients(IReadOnlyList<string> names, Tensor[] plain, Tensor[] checkpointed)
+    internal static void AssertSameGradients(IReadOnlyList<string> names, Tensor[] plain, Tensor[] checkpointed)
     {
         for (var i = 0; i < names.Count; i++)
         {
